@@ -1,0 +1,58 @@
+/* value_internal.h - node layouts behind pw_value, for core files that need
+ * raw speed (the decoders build nodes at their final size). */
+#ifndef PATCHWIRE_VALUE_INTERNAL_H
+#define PATCHWIRE_VALUE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "patchwire/value.h"
+
+/* pw_value.tag_; tags from PW__TAG_STR on refer to a node. */
+enum {
+    PW__TAG_NULL = 0,
+    PW__TAG_BOOL,
+    PW__TAG_INT,
+    PW__TAG_DOUBLE,
+    PW__TAG_SSO, /* string stored in the handle, len_ bytes */
+    PW__TAG_STR,
+    PW__TAG_ARR,
+    PW__TAG_OBJ,
+};
+
+typedef struct pw__node {
+    union {
+        size_t refs;           /* while alive */
+        struct pw__node *next; /* once dead: link of the list being freed */
+    };
+    uint8_t kind;
+} pw__node;
+
+typedef struct pw__str {
+    pw__node h;
+    size_t len;
+    char data[]; /* len bytes and a NUL */
+} pw__str;
+
+typedef struct pw__arr {
+    pw__node h;
+    size_t len, cap;
+    pw_value *items; /* inline_items until it outgrows them */
+    pw_value inline_items[];
+} pw__arr;
+
+typedef struct pw__entry {
+    pw_value key; /* always a string */
+    pw_value val;
+} pw__entry;
+
+typedef struct pw__obj {
+    pw__node h;
+    size_t len, cap;
+    pw__entry *items;
+    uint32_t *index; /* open-addressing slots holding position + 1, or NULL */
+    size_t index_mask;
+    pw__entry inline_items[];
+} pw__obj;
+
+#endif
