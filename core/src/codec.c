@@ -1,0 +1,75 @@
+/* codec.c - what all codecs share: limits, choosing a codec, and messages.
+ *
+ * The one idea: a codec only turns value trees into bytes and back; a message
+ * is a value tree read by pw_msg_from_value, so the message helpers here work
+ * for any codec, including ones an application defines.
+ */
+#include "patchwire/codec.h"
+
+#include <string.h>
+
+void pw_limits_init(pw_limits *lim)
+{
+    lim->max_input_bytes = PW_DEFAULT_MAX_INPUT_BYTES;
+    lim->max_depth = PW_DEFAULT_MAX_DEPTH;
+    lim->max_string_bytes = PW_DEFAULT_MAX_STRING_BYTES;
+}
+
+/* MessagePack messages are maps (0x80-0x8f, 0xde, 0xdf), none of which can
+ * start a JSON text, so messages are told apart without ambiguity. */
+const pw_codec *pw_codec_detect(const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    switch (p[0]) {
+    case ' ': case '\t': case '\n': case '\r':
+    case '{': case '[': case '"': case '-':
+    case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+    case 't': case 'f': case 'n':
+        return &pw_codec_json;
+    default:
+        return &pw_codec_msgpack;
+    }
+}
+
+const pw_codec *pw_codec_find(const char *name)
+{
+    static const pw_codec *const builtin[] = {&pw_codec_json, &pw_codec_msgpack};
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
+        if (strcmp(builtin[i]->name, name) == 0)
+            return builtin[i];
+    return NULL;
+}
+
+pw_err pw_msg_decode(const pw_codec *c, const uint8_t *p, size_t n, const pw_limits *lim,
+                     pw_msg *m, pw_error *err)
+{
+    pw_msg_init(m);
+    pw_error_clear(err);
+    pw_value v;
+    pw_err rc = c->decode(p, n, lim, &v, err);
+    if (rc)
+        return rc;
+    rc = pw_msg_from_value(&v, m, err);
+    pw_value_release(&v);
+    return rc;
+}
+
+pw_err pw_msg_encode(const pw_codec *c, const pw_msg *m, pw_buf *out, pw_error *err)
+{
+    pw_error_clear(err);
+    pw_value v;
+    pw_err rc = pw_msg_to_value(m, &v);
+    if (rc)
+        return pw_error_set(err, rc, "cannot encode %s message: %s", pw_msg_type_name(m->type),
+                            rc == PW_EINVAL ? "no type, key or valid seq" : pw_strerror(rc));
+    size_t start = out->len;
+    rc = c->encode(&v, out, err);
+    pw_value_release(&v);
+    if (rc)
+        out->len = start; /* no partial message left behind */
+    return rc;
+}
