@@ -184,11 +184,12 @@ pw_err pw_msg_to_value(const pw_msg *m, pw_value *out)
         rc = put(&obj, "key", pw_value_retain(m->key));
     if (!rc && m->has_seq)
         rc = put(&obj, "seq", pw_int((int64_t)m->seq));
-    if (rc) {
+    /* an unknown type's absent data reads as null: write it back absent */
+    bool omit = m->type == PW_MSG_UNKNOWN && pw_value_kind(&data) == PW_NULL;
+    if (rc || omit)
         pw_value_release(&data);
-    } else {
+    else
         rc = put(&obj, "data", data);
-    }
     if (rc) {
         pw_value_release(&obj);
         return rc;

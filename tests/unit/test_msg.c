@@ -507,3 +507,16 @@ Test(msg_codec, encode_failure_appends_nothing)
     pw_buf_free(&out);
     pw_msg_clear(&m);
 }
+
+Test(msg, unknown_type_without_data_is_written_without_data)
+{
+    pw_value v = obj(1, "type", S("ping"));
+    pw_msg m;
+    cr_assert_eq(pw_msg_from_value(&v, &m, NULL), PW_OK);
+    pw_value out;
+    cr_assert_eq(pw_msg_to_value(&m, &out), PW_OK);
+    expect_keys(&out, 1, (const char *const[]){"type"});
+    pw_value_release(&out);
+    pw_msg_clear(&m);
+    pw_value_release(&v);
+}
