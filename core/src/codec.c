@@ -21,16 +21,8 @@ const pw_codec *pw_codec_detect(const uint8_t *p, size_t n)
 {
     if (n == 0)
         return NULL;
-    switch (p[0]) {
-    case ' ': case '\t': case '\n': case '\r':
-    case '{': case '[': case '"': case '-':
-    case '0': case '1': case '2': case '3': case '4':
-    case '5': case '6': case '7': case '8': case '9':
-    case 't': case 'f': case 'n':
-        return &pw_codec_json;
-    default:
-        return &pw_codec_msgpack;
-    }
+    static const char json_starts[] = " \t\n\r{[\"-0123456789tfn";
+    return memchr(json_starts, p[0], sizeof json_starts - 1) ? &pw_codec_json : &pw_codec_msgpack;
 }
 
 const pw_codec *pw_codec_find(const char *name)
@@ -44,8 +36,8 @@ const pw_codec *pw_codec_find(const char *name)
     return NULL;
 }
 
-pw_err pw_msg_decode(const pw_codec *c, const uint8_t *p, size_t n, const pw_limits *lim,
-                     pw_msg *m, pw_error *err)
+pw_err pw_msg_decode(const pw_codec *c, const uint8_t *p, size_t n, const pw_limits *lim, pw_msg *m,
+                     pw_error *err)
 {
     pw_msg_init(m);
     pw_error_clear(err);

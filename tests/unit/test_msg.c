@@ -64,8 +64,7 @@ static void expect_error(pw_value v, pw_err want, const char *mentions)
     cr_assert_eq(rc, want, "rc %d (%s), want %d", rc, err.msg, want);
     cr_assert_eq(err.code, want);
     if (mentions)
-        cr_assert(strstr(err.msg, mentions), "message \"%s\" should mention %s", err.msg,
-                  mentions);
+        cr_assert(strstr(err.msg, mentions), "message \"%s\" should mention %s", err.msg, mentions);
     cr_assert_eq(m.type, PW_MSG_UNKNOWN);
     cr_assert_eq(pw_value_kind(&m.key), PW_NULL);
     cr_assert_eq(pw_value_kind(&m.data), PW_NULL);
@@ -225,12 +224,10 @@ Test(msg, data_missing_or_patches_not_an_array_is_rejected)
 Test(msg, bad_patch_fails_the_message_and_leaves_it_cleared)
 {
     pw_value list = arr(2, obj(3, "op", S("add"), "path", arr(1, S("a")), "value", pw_int(1)),
-                        obj(3, "op", S("frobnicate"), "path", arr(1, S("a")), "value",
-                            pw_int(1)));
-    expect_error(obj(3, "type", S("patches"), "key", S("k"), "data", list), PW_EOP,
-                 "frobnicate");
-    pw_value polluting = arr(1, obj(3, "op", S("add"), "path", arr(2, S("__proto__"), S("x")),
-                                    "value", pw_int(1)));
+                        obj(3, "op", S("frobnicate"), "path", arr(1, S("a")), "value", pw_int(1)));
+    expect_error(obj(3, "type", S("patches"), "key", S("k"), "data", list), PW_EOP, "frobnicate");
+    pw_value polluting =
+        arr(1, obj(3, "op", S("add"), "path", arr(2, S("__proto__"), S("x")), "value", pw_int(1)));
     expect_error(obj(3, "type", S("patches"), "key", S("k"), "data", polluting), PW_EOP, NULL);
 }
 
@@ -238,8 +235,8 @@ Test(msg, seq_accepts_non_negative_integers)
 {
     int64_t ok[] = {0, 1, 4294967296, INT64_MAX};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        pw_value v = obj(4, "type", S("fullsync"), "key", S("k"), "seq", pw_int(ok[i]), "data",
-                         pw_null());
+        pw_value v =
+            obj(4, "type", S("fullsync"), "key", S("k"), "seq", pw_int(ok[i]), "data", pw_null());
         pw_msg m;
         pw_error err;
         cr_assert_eq(pw_msg_from_value(&v, &m, &err), PW_OK, "seq %lld: %s", (long long)ok[i],
@@ -253,8 +250,8 @@ Test(msg, seq_accepts_non_negative_integers)
 
 Test(msg, seq_negative_double_or_string_is_rejected)
 {
-    pw_value bad[] = {pw_int(-1), pw_int(INT64_MIN), pw_double(1.0), pw_double(1.5), S("7"),
-                      pw_null(), pw_bool(true)};
+    pw_value bad[] = {pw_int(-1), pw_int(INT64_MIN), pw_double(1.0), pw_double(1.5),
+                      S("7"),     pw_null(),         pw_bool(true)};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_error(obj(4, "type", S("patches"), "key", S("k"), "seq", bad[i], "data", arr(0)),
                      PW_EMSG, "seq");
@@ -470,14 +467,12 @@ Test(msg_codec, decode_applies_the_limits)
     pw_limits_init(&lim);
     lim.max_depth = 3;
     pw_msg m;
-    cr_assert_eq(
-        pw_msg_decode(&pw_codec_json, (const uint8_t *)deep, strlen(deep), &lim, &m, NULL),
-        PW_EDEPTH);
+    cr_assert_eq(pw_msg_decode(&pw_codec_json, (const uint8_t *)deep, strlen(deep), &lim, &m, NULL),
+                 PW_EDEPTH);
     pw_msg_clear(&m);
     lim.max_depth = 5;
-    cr_assert_eq(
-        pw_msg_decode(&pw_codec_json, (const uint8_t *)deep, strlen(deep), &lim, &m, NULL),
-        PW_OK);
+    cr_assert_eq(pw_msg_decode(&pw_codec_json, (const uint8_t *)deep, strlen(deep), &lim, &m, NULL),
+                 PW_OK);
     pw_msg_clear(&m);
 }
 

@@ -16,8 +16,13 @@ static const struct {
     const char *name;
     pw_err code;
 } error_names[] = {
-    {"syntax", PW_ESYNTAX}, {"depth", PW_EDEPTH}, {"type", PW_ETYPE},         {"msg", PW_EMSG},
-    {"op", PW_EOP},         {"limit", PW_ELIMIT}, {"unsupported", PW_EUNSUPPORTED},
+    {"syntax", PW_ESYNTAX},
+    {"depth", PW_EDEPTH},
+    {"type", PW_ETYPE},
+    {"msg", PW_EMSG},
+    {"op", PW_EOP},
+    {"limit", PW_ELIMIT},
+    {"unsupported", PW_EUNSUPPORTED},
 };
 
 typedef struct {
@@ -101,8 +106,8 @@ static pw_err error_code(const vcase *vc, const char *field)
 
 /* Decodes bytes as a document or, for message cases, as a message written
  * back to its normalized tree. */
-static pw_err decode(const vcase *vc, const pw_codec *c, const uint8_t *p, size_t n,
-                     pw_value *out, pw_error *err)
+static pw_err decode(const vcase *vc, const pw_codec *c, const uint8_t *p, size_t n, pw_value *out,
+                     pw_error *err)
 {
     if (!vc->message)
         return c->decode(p, n, &vc->lim, out, err);
@@ -138,15 +143,15 @@ static void check_error(const vcase *vc, const pw_codec *c, const uint8_t *p, si
     pw_value v;
     pw_error err;
     pw_err rc = decode(vc, c, p, n, &v, &err);
-    cr_expect_eq(rc, want, "%s/%s (%s): got %d (%s: %s), want %d (%s)", vc->file, vc->name,
-                 c->name, rc, pw_strerror(rc), rc ? err.msg : "", want, pw_strerror(want));
+    cr_expect_eq(rc, want, "%s/%s (%s): got %d (%s: %s), want %d (%s)", vc->file, vc->name, c->name,
+                 rc, pw_strerror(rc), rc ? err.msg : "", want, pw_strerror(want));
     cr_expect_eq(pw_value_kind(&v), PW_NULL, "%s/%s (%s): a failed decode yields null", vc->file,
                  vc->name, c->name);
     bool at_bytes = want != PW_EMSG && want != PW_EOP;
     if (rc == want && at_bytes)
         cr_expect(err.offset != PW_NO_OFFSET && err.offset <= n,
-                  "%s/%s (%s): a codec error names a byte offset within the input (%zu)",
-                  vc->file, vc->name, c->name, err.offset);
+                  "%s/%s (%s): a codec error names a byte offset within the input (%zu)", vc->file,
+                  vc->name, c->name, err.offset);
     pw_value_release(&v);
 }
 
@@ -164,8 +169,8 @@ static bool check_decode(const vcase *vc, const pw_codec *c, const uint8_t *p, s
     return rc == PW_OK;
 }
 
-static void check_encode(const vcase *vc, const pw_codec *c, const pw_value *v,
-                         const uint8_t *want, size_t n)
+static void check_encode(const vcase *vc, const pw_codec *c, const pw_value *v, const uint8_t *want,
+                         size_t n)
 {
     pw_buf out = {0};
     pw_err rc = encode(vc, c, v, &out);
@@ -239,8 +244,7 @@ static void run_case(vcase *vc)
     cr_assert_not_null(expect, "%s/%s: no expect", vc->file, vc->name);
     pw_value from_json = pw_null(), from_mp = pw_null(), back;
     bool ok_json = json && check_decode(vc, &pw_codec_json, json, jn, expect, "input", &from_json);
-    bool ok_mp =
-        has_mp && check_decode(vc, &pw_codec_msgpack, mp, mn, expect, "input", &from_mp);
+    bool ok_mp = has_mp && check_decode(vc, &pw_codec_msgpack, mp, mn, expect, "input", &from_mp);
     /* encode what was decoded: from JSON when there is JSON, else from msgpack */
     const pw_value *decoded = json ? &from_json : &from_mp;
     bool ok = json ? ok_json : ok_mp;
@@ -281,8 +285,8 @@ static void run_group(const char *group)
     lim.max_depth = 4096;
     pw_value file;
     pw_error err;
-    cr_assert_eq(pw_codec_json.decode((const uint8_t *)text, n, &lim, &file, &err), PW_OK,
-                 "%s: %s", path, err.msg);
+    cr_assert_eq(pw_codec_json.decode((const uint8_t *)text, n, &lim, &file, &err), PW_OK, "%s: %s",
+                 path, err.msg);
     free(text);
     const pw_value *cases = member(&file, "cases");
     cr_assert(cases && pw_value_kind(cases) == PW_ARRAY, "%s: no cases", path);
@@ -301,9 +305,18 @@ static void run_group(const char *group)
     pw_value_release(&file);
 }
 
-Test(vectors, messages) { run_group("messages"); }
-Test(vectors, documents) { run_group("documents"); }
-Test(vectors, errors) { run_group("errors"); }
+Test(vectors, messages)
+{
+    run_group("messages");
+}
+Test(vectors, documents)
+{
+    run_group("documents");
+}
+Test(vectors, errors)
+{
+    run_group("errors");
+}
 
 /* A new group file must be added above, or it would silently never run. */
 Test(vectors, every_group_file_is_run)
