@@ -9,6 +9,7 @@
 #include "patchwire/value.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,79 @@ _Static_assert(offsetof(pw_value, u_) == 8, "inline string spans sso_ and u_");
 
 /* ---------------------------------------------------------------- nodes */
 
-static void *node_alloc(size_t size, uint8_t kind)
+/* Freed nodes of up to CACHE_CLASSES * 16 bytes are kept per thread in
+ * free lists by 16-byte size class, up to CACHE_MAX_BYTES per thread, and
+ * reused before malloc is asked: decoding a message and dropping it again is
+ * the hot path of every peer, and a state of thousands of small nodes would
+ * otherwise spend half its decode time in malloc and free. */
+#define CACHE_CLASSES 32
+#define CACHE_MAX_BYTES ((size_t)16 << 20)
+
+typedef struct node_cache {
+    pw__node *head[CACHE_CLASSES + 1];
+    size_t bytes;
+    bool registered;
+} node_cache;
+
+static _Thread_local node_cache cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_drain(void *unused)
 {
-    pw__node *n = malloc(size);
-    if (!n)
-        return NULL;
+    (void)unused;
+    for (size_t c = 1; c <= CACHE_CLASSES; c++)
+        while (cache.head[c]) {
+            pw__node *n = cache.head[c];
+            cache.head[c] = n->next;
+            free(n);
+        }
+    cache.bytes = 0;
+}
+
+static void cache_key_create(void)
+{
+    if (pthread_key_create(&cache_key, cache_drain) != 0)
+        cache_key = (pthread_key_t)-1;
+}
+
+void *pw__node_alloc(size_t size, uint8_t kind)
+{
+    size_t c = (size + 15) >> 4;
+    pw__node *n = NULL;
+    if (c <= CACHE_CLASSES && cache.head[c]) {
+        n = cache.head[c];
+        cache.head[c] = n->next;
+        cache.bytes -= c << 4;
+    } else {
+        n = malloc(c <= CACHE_CLASSES ? c << 4 : size);
+        if (!n)
+            return NULL;
+    }
     n->refs = 1;
     n->kind = kind;
+    n->size_class = c <= CACHE_CLASSES ? (uint8_t)c : 0;
     return n;
+}
+
+static void node_dealloc(pw__node *n)
+{
+    size_t c = n->size_class;
+    if (c == 0 || cache.bytes + (c << 4) > CACHE_MAX_BYTES) {
+        free(n);
+        return;
+    }
+    if (!cache.registered) { /* drain this thread's cache when it exits */
+        pthread_once(&cache_once, cache_key_create);
+        if (cache_key == (pthread_key_t)-1 || pthread_setspecific(cache_key, &cache) != 0) {
+            free(n);
+            return;
+        }
+        cache.registered = true;
+    }
+    n->next = cache.head[c];
+    cache.head[c] = n;
+    cache.bytes += c << 4;
 }
 
 static pw__str *str_node(const pw_value *v) { return (pw__str *)v->u_.node; }
@@ -40,7 +106,7 @@ static pw__arr *arr_alloc(size_t cap)
 {
     if (cap > (SIZE_MAX - sizeof(pw__arr)) / sizeof(pw_value))
         return NULL;
-    pw__arr *a = node_alloc(sizeof(pw__arr) + cap * sizeof(pw_value), PW__TAG_ARR);
+    pw__arr *a = pw__node_alloc(sizeof(pw__arr) + cap * sizeof(pw_value), PW__TAG_ARR);
     if (!a)
         return NULL;
     a->len = 0;
@@ -53,7 +119,7 @@ static pw__obj *obj_alloc(size_t cap)
 {
     if (cap > (SIZE_MAX - sizeof(pw__obj)) / sizeof(pw__entry))
         return NULL;
-    pw__obj *o = node_alloc(sizeof(pw__obj) + cap * sizeof(pw__entry), PW__TAG_OBJ);
+    pw__obj *o = pw__node_alloc(sizeof(pw__obj) + cap * sizeof(pw__entry), PW__TAG_OBJ);
     if (!o)
         return NULL;
     o->len = 0;
@@ -95,7 +161,7 @@ static void node_free_all(pw__node *first)
             free(((pw__arr *)n)->items);
         if (n->kind == PW__TAG_OBJ && ((pw__obj *)n)->items != ((pw__obj *)n)->inline_items)
             free(((pw__obj *)n)->items);
-        free(n);
+        node_dealloc(n);
     }
 }
 
@@ -142,7 +208,7 @@ pw_err pw_string_new(pw_value *out, const char *s, size_t len)
         *out = v;
         return PW_ENOMEM;
     }
-    pw__str *n = node_alloc(sizeof(pw__str) + len + 1, PW__TAG_STR);
+    pw__str *n = pw__node_alloc(sizeof(pw__str) + len + 1, PW__TAG_STR);
     if (!n) {
         *out = v;
         return PW_ENOMEM;
