@@ -148,29 +148,30 @@ static pw_err msgpack_encode(const pw_value *v, pw_buf *out, pw_error *err)
 
 /* ---------------------------------------------------------------- decode */
 
+/* A container being filled in place: it was allocated at its final size when
+ * its header was read, and members are written straight into its slots (an
+ * object's entries are key, value, key, value, ... as pw_object_from takes
+ * them). */
 typedef struct dec_frame {
-    size_t base;   /* index in vals of the first member */
-    size_t count;  /* members: n for an array, 2n (keys and values) for a map */
-    size_t left;   /* members still to come */
-    size_t offset; /* of the header byte, for errors */
+    pw_value node;   /* the container's handle; its len is set when it closes */
+    pw_value *slots; /* member slots */
+    size_t filled;   /* slots written */
+    size_t total;    /* n for an array, 2n for a map */
+    size_t offset;   /* of the header byte, for errors */
     bool map;
 } dec_frame;
 
-#define DEC_INLINE_VALS 64
-#define DEC_INLINE_FRAMES 16
+#define DEC_INLINE_FRAMES 32
 
 typedef struct dec {
     const uint8_t *p;
     size_t n;
-    pw_value *vals;
-    size_t nvals, capvals;
-    dec_frame *frames;
+    dec_frame *frames; /* open containers, innermost last */
     size_t nframes, capframes;
+    size_t unfilled; /* slots of open containers not yet written */
     size_t max_depth, max_string;
-    size_t at; /* offset of the item being decoded */
     pw_error *err;
-    pw_value vals_inline[DEC_INLINE_VALS];
-    dec_frame frames_inline[DEC_INLINE_FRAMES];
+    dec_frame *frames_inline;
 } dec;
 
 static inline uint16_t be16(const uint8_t *p)
@@ -278,112 +279,211 @@ static const char *type_name(uint8_t b)
     }
 }
 
-static pw_err dec_push(dec *d, pw_value v)
-{
-    if (d->nvals == d->capvals &&
-        !grow_stack((void **)&d->vals, d->vals_inline, &d->capvals, sizeof(pw_value))) {
-        pw_value_release(&v);
-        return fail(d->err, PW_ENOMEM, d->at, "msgpack: no memory at byte %zu", d->at);
-    }
-    d->vals[d->nvals++] = v;
-    return PW_OK;
-}
-
 static pw_err dec_truncated(dec *d, size_t at)
 {
     return fail(d->err, PW_ESYNTAX, d->n, "msgpack: input ends inside the value at byte %zu", at);
 }
 
-/* Builds a string value from s[0..len) found at byte offset `at`. */
-static pw_err dec_string(dec *d, size_t at, const uint8_t *s, size_t len, pw_value *out)
+static pw_err dec_nomem(dec *d, size_t at)
+{
+    return fail(d->err, PW_ENOMEM, at, "msgpack: no memory at byte %zu", at);
+}
+
+static pw_err dec_bad_utf8(dec *d, size_t at, const uint8_t *s, size_t len)
+{
+    size_t off = (size_t)(s - d->p) + utf8_check(s, len);
+    return fail(d->err, PW_ESYNTAX, off,
+                "msgpack: invalid UTF-8 at byte %zu in the string at byte %zu", off, at);
+}
+
+#define HIGH_BITS 0x8080808080808080u
+
+/* Writes the string s[0..len), found at byte offset `at`, into *slot. */
+static pw_err dec_string(dec *d, size_t at, const uint8_t *s, size_t len, pw_value *slot)
 {
     if (len > d->max_string)
         return fail(d->err, PW_ELIMIT, at,
                     "msgpack: string at byte %zu is %zu bytes, over the limit of %zu", at, len,
                     d->max_string);
-    size_t bad = utf8_check(s, len);
-    if (bad != len) {
-        size_t off = (size_t)(s - d->p) + bad;
-        return fail(d->err, PW_ESYNTAX, off,
-                    "msgpack: invalid UTF-8 at byte %zu in the string at byte %zu", off, at);
+    if (len > PW_SSO_MAX) {
+        if (utf8_check(s, len) != len)
+            return dec_bad_utf8(d, at, s, len);
+        return pw_string_new(slot, (const char *)s, len) ? dec_nomem(d, at) : PW_OK;
     }
-    if (len <= PW_SSO_MAX) {
-        pw_value v = {0};
-        v.tag_ = PW__TAG_SSO;
-        v.len_ = (uint8_t)len;
-        memcpy((char *)&v + offsetof(pw_value, sso_), s, len);
-        *out = v;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* An inline string from two fixed-size loads and two stores: a variable
+     * memcpy into the handle would stall store-to-load forwarding. The tail
+     * past len is zeroed, as pw_string_new leaves it. */
+    if ((size_t)(d->p + d->n - s) >= PW_SSO_MAX) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 6, 8);
+        if (len < 6) {
+            a &= ((uint64_t)1 << (8 * len)) - 1;
+            b = 0;
+        } else if (len < PW_SSO_MAX) {
+            b &= ((uint64_t)1 << (8 * (len - 6))) - 1;
+        }
+        a &= 0x0000ffffffffffffu; /* bytes 6 and 7 are b's */
+        if (((a | b) & HIGH_BITS) && utf8_check(s, len) != len)
+            return dec_bad_utf8(d, at, s, len);
+        uint64_t w0 = PW__TAG_SSO | (uint64_t)len << 8 | a << 16;
+        memcpy(slot, &w0, 8);
+        memcpy((char *)slot + 8, &b, 8);
         return PW_OK;
     }
-    pw_err rc = pw_string_new(out, (const char *)s, len);
-    if (rc)
-        return fail(d->err, rc, at, "msgpack: no memory for the string at byte %zu", at);
+#endif
+    if (utf8_check(s, len) != len)
+        return dec_bad_utf8(d, at, s, len);
+    pw_value v = {0};
+    v.tag_ = PW__TAG_SSO;
+    v.len_ = (uint8_t)len;
+    memcpy((char *)&v + offsetof(pw_value, sso_), s, len);
+    *slot = v;
     return PW_OK;
 }
 
-/* Opens a container of `count` members (2n for maps) whose header is at `at`
- * and whose members start at pos. */
-static pw_err dec_open(dec *d, size_t at, size_t pos, size_t count, bool map)
+/* Opens a container of `count` slots (2n for maps) whose header is at `at`
+ * and whose members start at pos. Returns 1 when it is empty and already
+ * written to *slot, 0 when it is open and its members come next. */
+static pw_err dec_open(dec *d, size_t at, size_t pos, size_t count, bool map, pw_value *slot)
 {
+    const char *what = map ? "map" : "array";
     if (d->nframes >= d->max_depth)
         return fail(d->err, PW_EDEPTH, at,
-                    "msgpack: %s at byte %zu nests deeper than the limit of %zu",
-                    map ? "map" : "array", at, d->max_depth);
-    if (count > d->n - pos)
+                    "msgpack: %s at byte %zu nests deeper than the limit of %zu", what, at,
+                    d->max_depth);
+    /* Every member not yet started, here and in the enclosing containers,
+     * needs a byte of its own: checked before anything is allocated, this
+     * keeps what a forged length can make us allocate below what the input
+     * really holds. */
+    size_t left = d->n - pos;
+    if (count > left)
         return fail(d->err, PW_ESYNTAX, at,
-                    "msgpack: %s at byte %zu claims %zu members but only %zu bytes follow",
-                    map ? "map" : "array", at, map ? count / 2 : count, d->n - pos);
-    if (count == 0) {
-        pw_value v;
-        pw_err rc = map ? pw_object_new(&v, 0) : pw_array_new(&v, 0);
-        if (rc)
-            return fail(d->err, rc, at, "msgpack: no memory at byte %zu", at);
-        return dec_push(d, v);
-    }
+                    "msgpack: %s at byte %zu claims %zu members but only %zu bytes follow", what,
+                    at, map ? count / 2 : count, left);
+    if (count + d->unfilled - d->nframes > left)
+        return fail(d->err, PW_ESYNTAX, at,
+                    "msgpack: %s at byte %zu claims %zu members; with the members still due "
+                    "around it, more than the %zu bytes that follow can hold",
+                    what, at, map ? count / 2 : count, left);
+    if (count == 0)
+        return (map ? pw_object_new(slot, 0) : pw_array_new(slot, 0)) ? dec_nomem(d, at) : 1;
     if (d->nframes == d->capframes &&
         !grow_stack((void **)&d->frames, d->frames_inline, &d->capframes, sizeof(dec_frame)))
-        return fail(d->err, PW_ENOMEM, at, "msgpack: no memory at byte %zu", at);
-    d->frames[d->nframes++] =
-        (dec_frame){.base = d->nvals, .count = count, .left = count, .offset = at, .map = map};
-    return PW_OK;
+        return dec_nomem(d, at);
+    dec_frame *f = &d->frames[d->nframes];
+    if (map ? pw_object_new(&f->node, count / 2) : pw_array_new(&f->node, count))
+        return dec_nomem(d, at);
+    f->slots =
+        map ? &((pw__obj *)f->node.u_.node)->items[0].key : ((pw__arr *)f->node.u_.node)->items;
+    f->filled = 0;
+    f->total = count;
+    f->offset = at;
+    f->map = map;
+    d->nframes++;
+    d->unfilled += count;
+    return 0;
 }
 
-/* Turns the members of the innermost frame into its container. */
-static pw_err dec_close(dec *d)
+/* Decoded keys are strings with zeroed tails, so two inline keys are equal
+ * exactly when their handles are. */
+static bool key_same(const pw_value *a, const pw_value *b)
+{
+    if (a->tag_ != b->tag_)
+        return false; /* inline and heap strings never have the same length */
+    if (a->tag_ == PW__TAG_SSO)
+        return memcmp(a, b, sizeof *a) == 0;
+    size_t la, lb;
+    const char *x = pw_value_str(a, &la), *y = pw_value_str(b, &lb);
+    return la == lb && memcmp(x, y, la) == 0;
+}
+
+/* True if a small object's keys are all different. A 64-bit filter of the
+ * keys' first bytes leaves only likely pairs to compare. */
+static bool keys_unique(const pw__entry *e, size_t n)
+{
+    uint64_t seen = 0;
+    uint8_t bit[16];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w[2];
+        memcpy(w, &e[i].key, sizeof w);
+        uint64_t h = (w[0] ^ (w[1] * 0x9e3779b97f4a7c15u)) * 0xff51afd7ed558ccdu;
+        bit[i] = (uint8_t)(h >> 58);
+        if (seen & (uint64_t)1 << bit[i])
+            for (size_t j = 0; j < i; j++)
+                if (bit[j] == bit[i] && key_same(&e[i].key, &e[j].key))
+                    return false;
+        seen |= (uint64_t)1 << bit[i];
+    }
+    return true;
+}
+
+/* Makes the innermost frame's container whole and pops it into *out. On
+ * failure the container and everything in it are released. */
+static pw_err dec_close(dec *d, pw_value *out)
 {
     dec_frame *f = &d->frames[--d->nframes];
-    pw_value v;
-    pw_err rc = f->map ? pw_object_from(&v, &d->vals[f->base], f->count / 2)
-                       : pw_array_from(&v, &d->vals[f->base], f->count);
-    d->nvals = f->base; /* the members now belong to v, or were released */
+    if (!f->map) {
+        ((pw__arr *)f->node.u_.node)->len = f->total;
+        *out = f->node;
+        return PW_OK;
+    }
+    pw__obj *o = (pw__obj *)f->node.u_.node;
+    size_t n = f->total / 2;
+    if (n < 12 && keys_unique(o->items, n)) { /* small enough to need no index */
+        o->len = n;
+        *out = f->node;
+        return PW_OK;
+    }
+    /* a repeated key, or an object big enough for a hash index */
+    pw_err rc = pw_object_from(out, f->slots, n);
+    pw_value_release(&f->node); /* len 0: only the shell goes */
     if (rc)
-        return fail(d->err, rc, f->offset, "msgpack: cannot build the %s at byte %zu: %s",
-                    f->map ? "map" : "array", f->offset, pw_strerror(rc));
-    d->vals[d->nvals++] = v; /* room: the container had at least one member */
+        return fail(d->err, rc, f->offset, "msgpack: cannot build the map at byte %zu: %s",
+                    f->offset, pw_strerror(rc));
     return PW_OK;
 }
 
-/* Decodes the value at *pos: a scalar or string is pushed, a container is
- * opened. */
-static pw_err dec_item(dec *d, size_t *pos)
+/* Releases the open containers and what they hold after a failure. */
+static void dec_unwind(dec *d)
+{
+    while (d->nframes) {
+        dec_frame *f = &d->frames[--d->nframes];
+        if (f->map) {
+            if (f->filled & 1) /* a key without its value */
+                pw_value_release(&f->slots[f->filled - 1]);
+            ((pw__obj *)f->node.u_.node)->len = f->filled / 2;
+        } else {
+            ((pw__arr *)f->node.u_.node)->len = f->filled;
+        }
+        pw_value_release(&f->node);
+    }
+}
+
+static bool is_ext_or_bin(uint8_t b)
+{
+    return (b >= 0xc4 && b <= 0xc9) || (b >= 0xd4 && b <= 0xd8);
+}
+
+/* Decodes the item at *pos into *slot (a scalar or string: returns 1) or
+ * opens a container (returns 0, or 1 when it is empty and written). */
+static inline pw_err dec_item(dec *d, size_t *pos, pw_value *slot)
 {
     const uint8_t *p = d->p;
     size_t at = *pos, rest = d->n - at;
     uint8_t b = p[at];
-    pw_value v = {0};
     size_t len, hdr;
 
     if (b <= 0x7f) {
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = b;
+        *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = b};
         *pos = at + 1;
-        return dec_push(d, v);
+        return 1;
     }
     if (b >= 0xe0) {
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = (int8_t)b;
+        *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = (int8_t)b};
         *pos = at + 1;
-        return dec_push(d, v);
+        return 1;
     }
     if (b >= 0xa0 && b <= 0xbf) {
         len = b & 0x1f;
@@ -392,21 +492,22 @@ static pw_err dec_item(dec *d, size_t *pos)
     }
     if (b <= 0x8f) {
         *pos = at + 1;
-        return dec_open(d, at, at + 1, (size_t)(b & 0x0f) * 2, true);
+        return dec_open(d, at, at + 1, (size_t)(b & 0x0f) * 2, true, slot);
     }
     if (b <= 0x9f) {
         *pos = at + 1;
-        return dec_open(d, at, at + 1, b & 0x0f, false);
+        return dec_open(d, at, at + 1, b & 0x0f, false, slot);
     }
 
+    /* 0xc0..0xdf: bytes that follow the type byte before any payload */
     static const uint8_t extra[32] = {
-        [0x00] = 0, [0x02] = 0, [0x03] = 0, [0x0a] = 4, [0x0b] = 8, [0x0c] = 1, [0x0d] = 2,
-        [0x0e] = 4, [0x0f] = 8, [0x10] = 1, [0x11] = 2, [0x12] = 4, [0x13] = 8, [0x19] = 1,
-        [0x1a] = 2, [0x1b] = 4, [0x1c] = 2, [0x1d] = 4, [0x1e] = 2, [0x1f] = 4,
+        [0x0a] = 4, [0x0b] = 8, [0x0c] = 1, [0x0d] = 2, [0x0e] = 4, [0x0f] = 8,
+        [0x10] = 1, [0x11] = 2, [0x12] = 4, [0x13] = 8, [0x19] = 1, [0x1a] = 2,
+        [0x1b] = 4, [0x1c] = 2, [0x1d] = 4, [0x1e] = 2, [0x1f] = 4,
     };
     if (b == 0xc1)
         return fail(d->err, PW_ESYNTAX, at, "msgpack: byte 0xc1 at byte %zu is never used", at);
-    if ((b >= 0xc4 && b <= 0xc9) || (b >= 0xd4 && b <= 0xd8))
+    if (is_ext_or_bin(b))
         return fail(d->err, PW_EUNSUPPORTED, at,
                     "msgpack: %s (0x%02x) at byte %zu is not supported", type_name(b), b, at);
     size_t need = extra[b - 0xc0];
@@ -416,65 +517,55 @@ static pw_err dec_item(dec *d, size_t *pos)
     *pos = at + 1 + need;
     switch (b) {
     case 0xc0:
-        return dec_push(d, v);
+        *slot = pw_null();
+        return 1;
     case 0xc2:
     case 0xc3:
-        v.tag_ = PW__TAG_BOOL;
-        v.u_.b = b == 0xc3;
-        return dec_push(d, v);
+        *slot = (pw_value){.tag_ = PW__TAG_BOOL, .u_.b = b == 0xc3};
+        return 1;
     case 0xca: {
         uint32_t u = be32(q);
         float f;
         memcpy(&f, &u, sizeof f);
-        v.tag_ = PW__TAG_DOUBLE;
-        v.u_.d = f;
-        return dec_push(d, v);
+        *slot = (pw_value){.tag_ = PW__TAG_DOUBLE, .u_.d = f};
+        return 1;
     }
     case 0xcb: {
         uint64_t u = be64(q);
-        v.tag_ = PW__TAG_DOUBLE;
-        memcpy(&v.u_.d, &u, sizeof u);
-        return dec_push(d, v);
+        double x;
+        memcpy(&x, &u, sizeof x);
+        *slot = (pw_value){.tag_ = PW__TAG_DOUBLE, .u_.d = x};
+        return 1;
     }
     case 0xcc:
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = q[0];
-        return dec_push(d, v);
+        *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = q[0]};
+        return 1;
     case 0xcd:
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = be16(q);
-        return dec_push(d, v);
+        *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = be16(q)};
+        return 1;
     case 0xce:
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = be32(q);
-        return dec_push(d, v);
+        *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = be32(q)};
+        return 1;
     case 0xcf: {
         uint64_t u = be64(q);
-        if (u > (uint64_t)INT64_MAX) { /* what a JavaScript peer reads too */
-            v.tag_ = PW__TAG_DOUBLE;
-            v.u_.d = (double)u;
-        } else {
-            v.tag_ = PW__TAG_INT;
-            v.u_.i = (int64_t)u;
-        }
-        return dec_push(d, v);
+        if (u > (uint64_t)INT64_MAX) /* what a JavaScript peer reads too */
+            *slot = (pw_value){.tag_ = PW__TAG_DOUBLE, .u_.d = (double)u};
+        else
+            *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = (int64_t)u};
+        return 1;
     }
     case 0xd0:
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = (int8_t)q[0];
-        return dec_push(d, v);
+        *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = (int8_t)q[0]};
+        return 1;
     case 0xd1:
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = (int16_t)be16(q);
-        return dec_push(d, v);
+        *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = (int16_t)be16(q)};
+        return 1;
     case 0xd2:
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = (int32_t)be32(q);
-        return dec_push(d, v);
+        *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = (int32_t)be32(q)};
+        return 1;
     case 0xd3:
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = (int64_t)be64(q);
-        return dec_push(d, v);
+        *slot = (pw_value){.tag_ = PW__TAG_INT, .u_.i = (int64_t)be64(q)};
+        return 1;
     case 0xd9:
         len = q[0];
         hdr = 2;
@@ -488,13 +579,13 @@ static pw_err dec_item(dec *d, size_t *pos)
         hdr = 5;
         goto string;
     case 0xdc:
-        return dec_open(d, at, *pos, be16(q), false);
+        return dec_open(d, at, *pos, be16(q), false, slot);
     case 0xdd:
-        return dec_open(d, at, *pos, be32(q), false);
+        return dec_open(d, at, *pos, be32(q), false, slot);
     case 0xde:
-        return dec_open(d, at, *pos, (size_t)be16(q) * 2, true);
+        return dec_open(d, at, *pos, (size_t)be16(q) * 2, true, slot);
     default: /* 0xdf */
-        return dec_open(d, at, *pos, (size_t)be32(q) * 2, true);
+        return dec_open(d, at, *pos, (size_t)be32(q) * 2, true, slot);
     }
 
 string: /* rest >= hdr here: the header bytes were checked above */
@@ -502,16 +593,26 @@ string: /* rest >= hdr here: the header bytes were checked above */
         return fail(d->err, PW_ESYNTAX, at,
                     "msgpack: string at byte %zu claims %zu bytes but only %zu follow", at, len,
                     rest - hdr);
-    pw_err rc = dec_string(d, at, p + at + hdr, len, &v);
+    pw_err rc = dec_string(d, at, p + at + hdr, len, slot);
     if (rc)
         return rc;
     *pos = at + hdr + len;
-    return dec_push(d, v);
+    return 1;
 }
 
 static bool is_str_byte(uint8_t b)
 {
     return (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb);
+}
+
+static pw_err bad_key(dec *d, size_t at)
+{
+    uint8_t b = d->p[at];
+    if (is_ext_or_bin(b))
+        return fail(d->err, PW_EUNSUPPORTED, at,
+                    "msgpack: %s (0x%02x) at byte %zu is not supported", type_name(b), b, at);
+    return fail(d->err, PW_ETYPE, at, "msgpack: map key at byte %zu is %s; keys must be strings",
+                at, type_name(b));
 }
 
 static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, pw_value *out,
@@ -525,64 +626,63 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
     if (n == 0)
         return fail(err, PW_ESYNTAX, 0, "msgpack: empty input");
 
-    dec d = {
-        .p = p,
-        .n = n,
-        .capvals = DEC_INLINE_VALS,
-        .capframes = DEC_INLINE_FRAMES,
-        .max_depth = lim ? lim->max_depth : PW_DEFAULT_MAX_DEPTH,
-        .max_string = lim ? lim->max_string_bytes : PW_DEFAULT_MAX_STRING_BYTES,
-        .err = err,
-    };
-    d.vals = d.vals_inline;
-    d.frames = d.frames_inline;
+    dec_frame frames_inline[DEC_INLINE_FRAMES];
+    dec d;
+    d.p = p;
+    d.n = n;
+    d.frames = d.frames_inline = frames_inline;
+    d.nframes = 0;
+    d.capframes = DEC_INLINE_FRAMES;
+    d.unfilled = 0;
+    d.max_depth = lim ? lim->max_depth : PW_DEFAULT_MAX_DEPTH;
+    d.max_string = lim ? lim->max_string_bytes : PW_DEFAULT_MAX_STRING_BYTES;
+    d.err = err;
 
+    pw_value root = pw_null();
+    dec_frame *top = NULL; /* the innermost open container */
     size_t pos = 0;
-    pw_err rc = PW_OK;
+    pw_err rc;
     for (;;) {
         if (pos >= n) {
-            rc = dec_truncated(&d, d.nframes ? d.frames[d.nframes - 1].offset : 0);
+            rc = dec_truncated(&d, top ? top->offset : 0);
             break;
         }
-        if (d.nframes) {
-            dec_frame *f = &d.frames[d.nframes - 1];
-            uint8_t b = p[pos];
-            if (f->map && (f->left & 1) == 0 && !is_str_byte(b)) {
-                if ((b >= 0xc4 && b <= 0xc9) || (b >= 0xd4 && b <= 0xd8))
-                    rc = fail(err, PW_EUNSUPPORTED, pos,
-                              "msgpack: %s (0x%02x) at byte %zu is not supported", type_name(b), b,
-                              pos);
-                else
-                    rc = fail(err, PW_ETYPE, pos,
-                              "msgpack: map key at byte %zu is %s; keys must be strings", pos,
-                              type_name(b));
-                break;
-            }
-        }
-        size_t before = d.nframes;
-        d.at = pos;
-        if ((rc = dec_item(&d, &pos)) != PW_OK)
+        if (top && top->map && (top->filled & 1) == 0 && !is_str_byte(p[pos])) {
+            rc = bad_key(&d, pos);
             break;
-        if (d.nframes > before)
-            continue; /* a container opened: its members come next */
+        }
+        rc = dec_item(&d, &pos, top ? &top->slots[top->filled] : &root);
+        if (rc == 0) { /* a container opened: its members come next */
+            top = &d.frames[d.nframes - 1];
+            continue;
+        }
+        if (rc < 0)
+            break;
+        rc = PW_OK;
         /* a value completed: close every container it completes */
-        while (d.nframes && --d.frames[d.nframes - 1].left == 0)
-            if ((rc = dec_close(&d)) != PW_OK)
+        while (top) {
+            d.unfilled--;
+            if (++top->filled < top->total)
                 break;
-        if (rc || d.nframes == 0)
+            pw_value v;
+            rc = dec_close(&d, &v);
+            top = d.nframes ? &d.frames[d.nframes - 1] : NULL;
+            if (rc)
+                break;
+            *(top ? &top->slots[top->filled] : &root) = v;
+        }
+        if (rc || !top)
             break;
     }
     if (!rc && pos != n)
         rc = fail(err, PW_ESYNTAX, pos, "msgpack: %zu trailing bytes after the value, at byte %zu",
                   n - pos, pos);
     if (rc) {
-        for (size_t i = 0; i < d.nvals; i++)
-            pw_value_release(&d.vals[i]);
+        dec_unwind(&d);
+        pw_value_release(&root);
     } else {
-        *out = d.vals[0];
+        *out = root;
     }
-    if (d.vals != d.vals_inline)
-        free(d.vals);
     if (d.frames != d.frames_inline)
         free(d.frames);
     return rc;
