@@ -163,6 +163,11 @@ int main(int argc, char **argv)
             fwrite(big.data, 1, big.len, f);
             fclose(f);
         }
+        f = fopen("/tmp/small.mp", "wb");
+        if (f) {
+            fwrite(small.data, 1, small.len, f);
+            fclose(f);
+        }
     }
     race("todo state (~1 MB)", &big, secs);
     race("patches message", &small, secs);

@@ -157,6 +157,7 @@ typedef struct dec_frame {
     pw_value *slots; /* member slots */
     size_t filled;   /* slots written */
     size_t total;    /* n for an array, 2n for a map */
+    size_t outer;    /* members not yet started in the enclosing containers */
     size_t offset;   /* of the header byte, for errors */
     bool map;
 } dec_frame;
@@ -166,9 +167,8 @@ typedef struct dec_frame {
 typedef struct dec {
     const uint8_t *p;
     size_t n;
-    dec_frame *frames; /* open containers, innermost last */
+    dec_frame *frames; /* the root's slot, then open containers, innermost last */
     size_t nframes, capframes;
-    size_t unfilled; /* slots of open containers not yet written */
     size_t max_depth, max_string;
     pw_error *err;
     dec_frame *frames_inline;
@@ -298,23 +298,42 @@ static pw_err dec_bad_utf8(dec *d, size_t at, const uint8_t *s, size_t len)
 
 #define HIGH_BITS 0x8080808080808080u
 
+/* The per-item paths are inlined into the decode loop whatever the
+ * compiler's size heuristics say: a call per item costs more than the work. */
+#if defined(__GNUC__)
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static inline
+#endif
+
 /* Writes the string s[0..len), found at byte offset `at`, into *slot. */
-static pw_err dec_string(dec *d, size_t at, const uint8_t *s, size_t len, pw_value *slot)
+static pw_err dec_string_slow(dec *d, size_t at, const uint8_t *s, size_t len, pw_value *slot)
 {
     if (len > d->max_string)
         return fail(d->err, PW_ELIMIT, at,
                     "msgpack: string at byte %zu is %zu bytes, over the limit of %zu", at, len,
                     d->max_string);
-    if (len > PW_SSO_MAX) {
-        if (utf8_check(s, len) != len)
-            return dec_bad_utf8(d, at, s, len);
+    if (utf8_check(s, len) != len)
+        return dec_bad_utf8(d, at, s, len);
+    if (len > PW_SSO_MAX)
         return pw_string_new(slot, (const char *)s, len) ? dec_nomem(d, at) : PW_OK;
-    }
+    pw_value v = {0};
+    v.tag_ = PW__TAG_SSO;
+    v.len_ = (uint8_t)len;
+    memcpy((char *)&v + offsetof(pw_value, sso_), s, len);
+    *slot = v;
+    return PW_OK;
+}
+
+/* Same, with a fast path for the inline strings that most keys and many
+ * values are. */
+HOT pw_err dec_string(dec *d, size_t at, const uint8_t *s, size_t len, pw_value *slot)
+{
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    /* An inline string from two fixed-size loads and two stores: a variable
-     * memcpy into the handle would stall store-to-load forwarding. The tail
-     * past len is zeroed, as pw_string_new leaves it. */
-    if ((size_t)(d->p + d->n - s) >= PW_SSO_MAX) {
+    /* Two fixed-size loads and two stores: a variable memcpy into the handle
+     * would stall store-to-load forwarding. The tail past len is zeroed, as
+     * pw_string_new leaves it. */
+    if (len <= PW_SSO_MAX && len <= d->max_string && (size_t)(d->p + d->n - s) >= PW_SSO_MAX) {
         uint64_t a, b;
         memcpy(&a, s, 8);
         memcpy(&b, s + 6, 8);
@@ -333,14 +352,7 @@ static pw_err dec_string(dec *d, size_t at, const uint8_t *s, size_t len, pw_val
         return PW_OK;
     }
 #endif
-    if (utf8_check(s, len) != len)
-        return dec_bad_utf8(d, at, s, len);
-    pw_value v = {0};
-    v.tag_ = PW__TAG_SSO;
-    v.len_ = (uint8_t)len;
-    memcpy((char *)&v + offsetof(pw_value, sso_), s, len);
-    *slot = v;
-    return PW_OK;
+    return dec_string_slow(d, at, s, len, slot);
 }
 
 /* Opens a container of `count` slots (2n for maps) whose header is at `at`
@@ -349,7 +361,7 @@ static pw_err dec_string(dec *d, size_t at, const uint8_t *s, size_t len, pw_val
 static pw_err dec_open(dec *d, size_t at, size_t pos, size_t count, bool map, pw_value *slot)
 {
     const char *what = map ? "map" : "array";
-    if (d->nframes >= d->max_depth)
+    if (d->nframes > d->max_depth) /* frames[0] is the root's slot, not a level */
         return fail(d->err, PW_EDEPTH, at,
                     "msgpack: %s at byte %zu nests deeper than the limit of %zu", what, at,
                     d->max_depth);
@@ -362,7 +374,9 @@ static pw_err dec_open(dec *d, size_t at, size_t pos, size_t count, bool map, pw
         return fail(d->err, PW_ESYNTAX, at,
                     "msgpack: %s at byte %zu claims %zu members but only %zu bytes follow", what,
                     at, map ? count / 2 : count, left);
-    if (count + d->unfilled - d->nframes > left)
+    dec_frame *top = &d->frames[d->nframes - 1];
+    size_t outer = top->outer + (top->total - top->filled - 1);
+    if (count + outer > left)
         return fail(d->err, PW_ESYNTAX, at,
                     "msgpack: %s at byte %zu claims %zu members; with the members still due "
                     "around it, more than the %zu bytes that follow can hold",
@@ -379,10 +393,10 @@ static pw_err dec_open(dec *d, size_t at, size_t pos, size_t count, bool map, pw
         map ? &((pw__obj *)f->node.u_.node)->items[0].key : ((pw__arr *)f->node.u_.node)->items;
     f->filled = 0;
     f->total = count;
+    f->outer = outer;
     f->offset = at;
     f->map = map;
     d->nframes++;
-    d->unfilled += count;
     return 0;
 }
 
@@ -448,7 +462,7 @@ static pw_err dec_close(dec *d, pw_value *out)
 /* Releases the open containers and what they hold after a failure. */
 static void dec_unwind(dec *d)
 {
-    while (d->nframes) {
+    while (d->nframes > 1) {
         dec_frame *f = &d->frames[--d->nframes];
         if (f->map) {
             if (f->filled & 1) /* a key without its value */
@@ -468,7 +482,7 @@ static bool is_ext_or_bin(uint8_t b)
 
 /* Decodes the item at *pos into *slot (a scalar or string: returns 1) or
  * opens a container (returns 0, or 1 when it is empty and written). */
-static inline pw_err dec_item(dec *d, size_t *pos, pw_value *slot)
+HOT pw_err dec_item(dec *d, size_t *pos, pw_value *slot)
 {
     const uint8_t *p = d->p;
     size_t at = *pos, rest = d->n - at;
@@ -631,27 +645,49 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
     d.p = p;
     d.n = n;
     d.frames = d.frames_inline = frames_inline;
-    d.nframes = 0;
+    d.nframes = 1;
     d.capframes = DEC_INLINE_FRAMES;
-    d.unfilled = 0;
     d.max_depth = lim ? lim->max_depth : PW_DEFAULT_MAX_DEPTH;
     d.max_string = lim ? lim->max_string_bytes : PW_DEFAULT_MAX_STRING_BYTES;
     d.err = err;
 
+    /* frames[0] holds the one slot of the whole input, so that every value,
+     * the outermost too, lands in the innermost frame's next slot */
     pw_value root = pw_null();
-    dec_frame *top = NULL; /* the innermost open container */
+    d.frames[0] = (dec_frame){.slots = &root, .total = 1};
+    dec_frame *top = &d.frames[0];
     size_t pos = 0;
     pw_err rc;
     for (;;) {
-        if (pos >= n) {
-            rc = dec_truncated(&d, top ? top->offset : 0);
-            break;
+        if (pos >= n)
+            goto truncated;
+        pw_value *slot = &top->slots[top->filled];
+        if (top->map && (top->filled & 1) == 0) { /* a key, then its value */
+            uint8_t b = p[pos];
+            if ((b & 0xe0) == 0xa0) { /* fixstr: nearly every key */
+                size_t len = b & 0x1f;
+                if (len > n - pos - 1) {
+                    rc = fail(err, PW_ESYNTAX, pos,
+                              "msgpack: string at byte %zu claims %zu bytes but only %zu follow",
+                              pos, len, n - pos - 1);
+                    break;
+                }
+                if ((rc = dec_string(&d, pos, p + pos + 1, len, slot)) != PW_OK)
+                    break;
+                pos += 1 + len;
+            } else if (is_str_byte(b)) {
+                if ((rc = dec_item(&d, &pos, slot)) < 0)
+                    break;
+            } else {
+                rc = bad_key(&d, pos);
+                break;
+            }
+            top->filled++;
+            slot++;
+            if (pos >= n)
+                goto truncated;
         }
-        if (top && top->map && (top->filled & 1) == 0 && !is_str_byte(p[pos])) {
-            rc = bad_key(&d, pos);
-            break;
-        }
-        rc = dec_item(&d, &pos, top ? &top->slots[top->filled] : &root);
+        rc = dec_item(&d, &pos, slot);
         if (rc == 0) { /* a container opened: its members come next */
             top = &d.frames[d.nframes - 1];
             continue;
@@ -660,19 +696,20 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
             break;
         rc = PW_OK;
         /* a value completed: close every container it completes */
-        while (top) {
-            d.unfilled--;
-            if (++top->filled < top->total)
-                break;
+        while (++top->filled == top->total && top != d.frames) {
             pw_value v;
             rc = dec_close(&d, &v);
-            top = d.nframes ? &d.frames[d.nframes - 1] : NULL;
+            top = &d.frames[d.nframes - 1];
             if (rc)
                 break;
-            *(top ? &top->slots[top->filled] : &root) = v;
+            top->slots[top->filled] = v;
         }
-        if (rc || !top)
+        if (rc || top == d.frames)
             break;
+    }
+    if (0) {
+    truncated:
+        rc = dec_truncated(&d, top->offset);
     }
     if (!rc && pos != n)
         rc = fail(err, PW_ESYNTAX, pos, "msgpack: %zu trailing bytes after the value, at byte %zu",
