@@ -414,14 +414,22 @@ static bool key_same(const pw_value *a, const pw_value *b)
 }
 
 /* True if a small object's keys are all different. A 64-bit filter of the
- * keys' first bytes leaves only likely pairs to compare. */
+ * keys leaves only likely pairs to compare. */
 static bool keys_unique(const pw__entry *e, size_t n)
 {
     uint64_t seen = 0;
     uint8_t bit[16];
     for (size_t i = 0; i < n; i++) {
         uint64_t w[2];
-        memcpy(w, &e[i].key, sizeof w);
+        if (e[i].key.tag_ == PW__TAG_SSO) { /* the handle is the content */
+            memcpy(w, &e[i].key, sizeof w);
+        } else { /* a heap string of more than 14 bytes: its ends and length */
+            size_t len;
+            const char *s = pw_value_str(&e[i].key, &len);
+            memcpy(&w[0], s, 8);
+            memcpy(&w[1], s + len - 8, 8);
+            w[0] ^= len;
+        }
         uint64_t h = (w[0] ^ (w[1] * 0x9e3779b97f4a7c15u)) * 0xff51afd7ed558ccdu;
         bit[i] = (uint8_t)(h >> 58);
         if (seen & (uint64_t)1 << bit[i])

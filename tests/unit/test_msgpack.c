@@ -346,6 +346,121 @@ Test(msgpack, repeated_map_key_keeps_last_value_at_first_position)
     pw_value_release(&v);
 }
 
+Test(msgpack, repeated_keys_are_found_in_large_objects_and_among_long_keys)
+{
+    /* 13 pairs (an object big enough for a hash index), "k3" repeated last */
+    uint8_t p[64];
+    size_t n = 0;
+    p[n++] = 0x8d;
+    for (int i = 0; i < 13; i++) {
+        p[n++] = 0xa2;
+        p[n++] = 'k';
+        p[n++] = (uint8_t)('a' + (i == 12 ? 3 : i));
+        p[n++] = (uint8_t)i;
+    }
+    pw_value v = dec_ok(p, n);
+    cr_assert_eq(pw_value_len(&v), 12);
+    const pw_value *k, *val;
+    cr_assert(pw_object_at(&v, 3, &k, &val));
+    cr_assert(pw_value_str_eq(k, "kd", 2));
+    cr_assert_eq(pw_value_int(val), 12);
+    pw_value_release(&v);
+
+    /* keys past the inline length, equal and not */
+    const char *key = "a key that is longer than fourteen";
+    uint8_t q[128];
+    n = 0;
+    q[n++] = 0x83;
+    for (int i = 0; i < 3; i++) {
+        q[n++] = 0xd9;
+        q[n++] = 34;
+        memcpy(q + n, key, 34);
+        if (i == 1)
+            q[n + 33] = '!';
+        n += 34;
+        q[n++] = (uint8_t)i;
+    }
+    v = dec_ok(q, n);
+    cr_assert_eq(pw_value_len(&v), 2);
+    cr_assert_eq(pw_value_int(pw_object_get(&v, key, 34)), 2);
+    pw_value_release(&v);
+
+    /* inline keys that share a prefix are different keys */
+    v = dec_ok(B(0x83, 0xa3, 'a', 'b', 'c', 0x01, 0xa4, 'a', 'b', 'c', 'd', 0x02, 0xa4, 'a', 'b',
+                 'c', 0x00, 0x03));
+    cr_assert_eq(pw_value_len(&v), 3);
+    pw_value_release(&v);
+}
+
+/* Random maps with keys from a small pool (inline and heap, some sharing
+ * their ends): decoding must agree with pw_object_from on the same pairs. */
+Test(msgpack, repeated_keys_agree_with_object_from_on_random_maps)
+{
+    static const char *const pool[] = {
+        "a",
+        "ab",
+        "abc",
+        "b",
+        "0123456789abcd",
+        "0123456789abce",
+        "a key longer than inline",
+        "a key longer than inlinf",
+        "b key longer than inline",
+        "a key, longer than inline",
+    };
+    uint64_t seed = 12345;
+    for (int round = 0; round < 2000; round++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        size_t n = (size_t)(seed >> 60); /* 0..15 pairs: both sides of the index size */
+        uint8_t p[1024];
+        size_t len = 0;
+        p[len++] = (uint8_t)(0x80 | n);
+        pw_value kv[32];
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            const char *k = pool[(seed >> 33) % (sizeof pool / sizeof pool[0])];
+            size_t kl = strlen(k);
+            p[len++] = 0xd9;
+            p[len++] = (uint8_t)kl;
+            memcpy(p + len, k, kl);
+            len += kl;
+            p[len++] = (uint8_t)i;
+            kv[2 * i] = str(k);
+            kv[2 * i + 1] = pw_int((int64_t)i);
+        }
+        pw_value want, got = dec_ok(p, len);
+        cr_assert_eq(pw_object_from(&want, kv, n), PW_OK);
+        cr_assert_eq(pw_value_len(&got), pw_value_len(&want), "round %d", round);
+        for (size_t i = 0; i < pw_value_len(&want); i++) { /* same order, same values */
+            const pw_value *k1, *v1, *k2, *v2;
+            cr_assert(pw_object_at(&want, i, &k1, &v1));
+            cr_assert(pw_object_at(&got, i, &k2, &v2));
+            cr_assert(pw_value_equal(k1, k2) && pw_value_equal(v1, v2), "round %d", round);
+        }
+        pw_value_release(&want);
+        pw_value_release(&got);
+    }
+}
+
+Test(msgpack, failure_inside_a_map_releases_a_key_waiting_for_its_value)
+{
+    uint8_t p[64] = {0x92, 0x81, 0xd9, 32};
+    memset(p + 4, 'x', 32);
+    dec_fail(p, 36, NULL, PW_ESYNTAX, 36, "inside the value at byte 1"); /* ends after the key */
+    p[36] = 0xc4; /* bin where the value goes */
+    dec_fail(p, 38, NULL, PW_EUNSUPPORTED, 36, "bin");
+}
+
+Test(msgpack, members_still_due_in_enclosing_containers_count_against_the_input)
+{
+    /* [[1,2,3], ?]: the inner array cannot claim every byte, its sibling needs one */
+    dec_fail(B(0x92, 0x93, 0x01, 0x02, 0x03), NULL, PW_ESYNTAX, 1, "still due");
+    dec_fail(B(0x82, 0xa1, 'a', 0x94, 0x01, 0x02, 0x03, 0xa1, 'b'), NULL, PW_ESYNTAX, 3,
+             "still due");
+    pw_value v = dec_ok(B(0x92, 0x93, 0x01, 0x02, 0x03, 0xc0));
+    pw_value_release(&v);
+}
+
 Test(msgpack, empty_containers_and_empty_strings)
 {
     pw_value v = dec_ok(B(0x93, 0x90, 0x80, 0xa0));
