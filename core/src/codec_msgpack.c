@@ -1,12 +1,14 @@
 /* codec_msgpack.c - the MessagePack codec: msgpack-c's packer out, a direct
  * parser in.
  *
- * The idea: decoding reads the bytes straight into pw_value with two explicit
- * stacks (open containers and decoded members), so no recursion and no tree of
- * another library. Every container announces its member count, so it is built
- * once at its final size when its last member arrives. A length prefix is
- * checked against the bytes that remain before anything is allocated (a
- * member takes at least one byte), so a forged 1 GB length costs nothing.
+ * The idea: every MessagePack container announces its member count, so the
+ * decoder allocates each array or object at its final size when it reads the
+ * header and writes the members straight into it, keeping only a heap stack
+ * of open containers (no recursion, no tree of another library, no copy).
+ * Before anything is allocated, a count is checked against the bytes that
+ * remain, counting the members still due in the enclosing containers too (each
+ * takes at least one byte): a forged 1 GB length fails at once, and what a
+ * hostile input makes us allocate stays proportional to its real size.
  *
  * Mapping: nil, bool, int (every width), float32/64 (to double), str, array,
  * and map with string keys (to object; a repeated key keeps its last value at
@@ -667,8 +669,10 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
     size_t pos = 0;
     pw_err rc;
     for (;;) {
-        if (pos >= n)
-            goto truncated;
+        if (pos >= n) {
+            rc = dec_truncated(&d, top->offset);
+            break;
+        }
         pw_value *slot = &top->slots[top->filled];
         if (top->map && (top->filled & 1) == 0) { /* a key, then its value */
             uint8_t b = p[pos];
@@ -692,8 +696,10 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
             }
             top->filled++;
             slot++;
-            if (pos >= n)
-                goto truncated;
+            if (pos >= n) {
+                rc = dec_truncated(&d, top->offset);
+                break;
+            }
         }
         rc = dec_item(&d, &pos, slot);
         if (rc == 0) { /* a container opened: its members come next */
@@ -714,10 +720,6 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
         }
         if (rc || top == d.frames)
             break;
-    }
-    if (0) {
-    truncated:
-        rc = dec_truncated(&d, top->offset);
     }
     if (!rc && pos != n)
         rc = fail(err, PW_ESYNTAX, pos, "msgpack: %zu trailing bytes after the value, at byte %zu",
