@@ -1,8 +1,9 @@
 /* bench_msgpack_quick.c - our MessagePack decode against msgpack-c's msgpack_unpack.
  *
  * A quick check, not wired into the build (bench/ gets the full suite):
- *   cc -O2 -Icore/include -Ibuild/core/include/patchwire/.. bench/bench_msgpack_quick.c \
- *      build/core/libpatchwire.a -lmsgpackc -lm -o /tmp/bmq && /tmp/bmq
+ *   meson setup build-rel --buildtype=release && ninja -C build-rel
+ *   cc -O2 -Icore/include -Ibuild-rel/core/include bench/bench_msgpack_quick.c \
+ *      build-rel/core/libpatchwire.a -lmsgpackc -lm -o /tmp/bmq && /tmp/bmq [seconds]
  * Inputs: a ~1 MB todo-list state and a ~120-byte Patches message, both
  * encoded by our encoder. Ours is timed decode + release (a usable document,
  * then freed) and decode alone; msgpack-c is timed msgpack_unpack into a
@@ -41,14 +42,14 @@ static pw_value todo_state(size_t target_bytes)
 {
     pw_value items;
     check(pw_array_new(&items, 0), "array");
-    static const char *const words[] = {"buy", "milk", "call", "the", "plumber", "about",
-                                        "sink", "write", "report", "for", "monday", "review"};
+    static const char *const words[] = {"buy",  "milk",  "call",   "the", "plumber", "about",
+                                        "sink", "write", "report", "for", "monday",  "review"};
     size_t approx = 0;
     for (int64_t i = 0; approx < target_bytes; i++) {
         char title[96];
-        int len = snprintf(title, sizeof title, "%s %s %s %s #%lld", words[i % 12],
-                           words[(i * 7) % 12], words[(i * 5 + 3) % 12], words[(i * 3) % 12],
-                           (long long)i);
+        int len =
+            snprintf(title, sizeof title, "%s %s %s %s #%lld", words[i % 12], words[(i * 7) % 12],
+                     words[(i * 5 + 3) % 12], words[(i * 3) % 12], (long long)i);
         pw_value item, tags;
         check(pw_object_new(&item, 6), "object");
         check(pw_object_set_str(&item, "id", 2, pw_int(i + 1), NULL), "set");
@@ -157,18 +158,6 @@ int main(int argc, char **argv)
     pw_buf big = {0}, small = {0};
     check(pw_codec_msgpack.encode(&state, &big, NULL), "encode");
     check(pw_codec_msgpack.encode(&msg, &small, NULL), "encode");
-    if (getenv("BMQ_DUMP")) { /* write the inputs for other tools */
-        FILE *f = fopen(getenv("BMQ_DUMP"), "wb");
-        if (f) {
-            fwrite(big.data, 1, big.len, f);
-            fclose(f);
-        }
-        f = fopen("/tmp/small.mp", "wb");
-        if (f) {
-            fwrite(small.data, 1, small.len, f);
-            fclose(f);
-        }
-    }
     race("todo state (~1 MB)", &big, secs);
     race("patches message", &small, secs);
     pw_buf_free(&big);
