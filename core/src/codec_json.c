@@ -360,18 +360,49 @@ static inline pw_err make_string(pw_value *out, const uint8_t *s, size_t len)
     return pw_string_new(out, (const char *)s, len);
 }
 
-/* Parses the string whose opening quote is at p and pushes it. */
-static inline const uint8_t *parse_string(parser *ps, const uint8_t *p)
+/* Pushes a string known to be valid UTF-8. */
+static inline bool push_string(parser *ps, const uint8_t *s, size_t len)
 {
-    const uint8_t *end = ps->end, *q = p + 1, *seg = q;
+    if (PW_UNLIKELY(ps->nvals == ps->capvals) &&
+        !grow_stack((void **)&ps->vals, ps->vals_inline, &ps->capvals, sizeof(pw_value)))
+        return false;
+    pw_value *slot = &ps->vals[ps->nvals];
+#if PW_SWAR
+    if (len <= PW_SSO_MAX && ps->end - s >= 14) {
+        /* the inline-string handle built in two words: tag, length, then the
+         * bytes with everything past them zeroed, as pw_string_new leaves it */
+        uint64_t lo, hi;
+        memcpy(&lo, s, 8);
+        memcpy(&hi, s + 6, 8);
+        lo = lo << 16 | (uint64_t)len << 8 | PW__TAG_SSO;
+        if (len < 6)
+            lo &= ((uint64_t)1 << (8 * (len + 2))) - 1;
+        hi = len <= 6 ? 0 : len == 14 ? hi : hi & (((uint64_t)1 << (8 * (len - 6))) - 1);
+        memcpy(slot, &lo, 8);
+        memcpy((char *)slot + 8, &hi, 8);
+        ps->nvals++;
+        return true;
+    }
+#endif
+    if (make_string(slot, s, len))
+        return false;
+    ps->nvals++;
+    return true;
+}
+
+/* The string opened at p, from q (the first byte that is not plain ASCII)
+ * on: escapes are decoded into the scratch buffer, UTF-8 is validated. */
+static const uint8_t *parse_string_slow(parser *ps, const uint8_t *p, const uint8_t *q)
+{
+    const uint8_t *end = ps->end, *seg = p + 1;
     bool escaped = false;
     for (;;) {
         q = scan_plain(q, end);
-        if (PW_UNLIKELY(q == end))
+        if (q == end)
             return fail(ps, PW_ESYNTAX, q, "unterminated string at byte %zu (opened at byte %zu)",
                         (size_t)(q - ps->base), (size_t)(p - ps->base));
         uint8_t c = *q;
-        if (PW_LIKELY(c == '"'))
+        if (c == '"')
             break;
         if (c >= 0x80) {
             size_t k = utf8_seq(q, end);
@@ -395,7 +426,7 @@ static inline const uint8_t *parse_string(parser *ps, const uint8_t *p)
         if (!q)
             return NULL;
         seg = q;
-        if (PW_UNLIKELY(ps->nscratch > ps->max_string))
+        if (ps->nscratch > ps->max_string)
             break; /* reported below */
     }
     const uint8_t *s = p + 1;
@@ -406,12 +437,25 @@ static inline const uint8_t *parse_string(parser *ps, const uint8_t *p)
         s = ps->scratch;
         len = ps->nscratch;
     }
-    if (PW_UNLIKELY(len > ps->max_string))
-        return fail(ps, PW_ELIMIT, p,
-                    "string at byte %zu is longer than the limit of %zu bytes",
+    if (len > ps->max_string)
+        return fail(ps, PW_ELIMIT, p, "string at byte %zu is longer than the limit of %zu bytes",
                     (size_t)(p - ps->base), ps->max_string);
     pw_value v;
     if (make_string(&v, s, len) || !push_val(ps, v))
+        return fail_nomem(ps, p);
+    return q + 1;
+}
+
+/* Parses the string whose opening quote is at p and pushes it. */
+static inline const uint8_t *parse_string(parser *ps, const uint8_t *p)
+{
+    const uint8_t *s = p + 1, *q = scan_plain(s, ps->end);
+    if (PW_UNLIKELY(q == ps->end || *q != '"'))
+        return parse_string_slow(ps, p, q);
+    size_t len = (size_t)(q - s);
+    if (PW_UNLIKELY(len > ps->max_string))
+        return parse_string_slow(ps, p, q); /* reports the limit */
+    if (PW_UNLIKELY(!push_string(ps, s, len)))
         return fail_nomem(ps, p);
     return q + 1;
 }
@@ -545,10 +589,12 @@ static const uint8_t *parse_literal(parser *ps, const uint8_t *p)
     if (avail >= 4 && memcmp(p, "null", 4) == 0) {
         p += 4;
     } else if (avail >= 4 && memcmp(p, "true", 4) == 0) {
-        v = pw_bool(true);
+        v.tag_ = PW__TAG_BOOL;
+        v.u_.b = true;
         p += 4;
     } else if (avail >= 5 && memcmp(p, "false", 5) == 0) {
-        v = pw_bool(false);
+        v.tag_ = PW__TAG_BOOL;
+        v.u_.b = false;
         p += 5;
     } else {
         return fail(ps, PW_ESYNTAX, p, "invalid literal at byte %zu (expected true, false or null)",
@@ -573,13 +619,70 @@ static const uint8_t *open_container(parser *ps, const uint8_t *p, bool obj)
     return p + 1;
 }
 
+/* Below pw_object_from's hash-index threshold an object is cheaper to build
+ * here, where every key handle is known to be canonical (a string of up to
+ * PW_SSO_MAX bytes is inline with zeroed padding, a longer one is a node), so
+ * two inline keys are equal exactly when their 16 bytes are. */
+#define SMALL_OBJECT_MAX 11
+
+static bool same_key(const pw_value *a, const pw_value *b)
+{
+    if (a->tag_ != b->tag_)
+        return false;
+    if (a->tag_ == PW__TAG_SSO)
+        return memcmp(a, b, sizeof *a) == 0;
+    const pw__str *x = (const pw__str *)a->u_.node, *y = (const pw__str *)b->u_.node;
+    return x->len == y->len && memcmp(x->data, y->data, x->len) == 0;
+}
+
+/* Same contract as pw_object_from (takes ownership of kv, last duplicate wins
+ * at the first position). */
+static pw_err build_object(pw_value *out, pw_value *kv, size_t n)
+{
+    if (n > SMALL_OBJECT_MAX)
+        return pw_object_from(out, kv, n);
+    pw__obj *o = malloc(sizeof(pw__obj) + n * sizeof(pw__entry));
+    if (!o) {
+        for (size_t i = 0; i < 2 * n; i++)
+            pw_value_release(&kv[i]);
+        return PW_ENOMEM;
+    }
+    o->h.refs = 1;
+    o->h.kind = PW__TAG_OBJ;
+    o->cap = n;
+    o->items = o->inline_items;
+    o->index = NULL;
+    o->index_mask = 0;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        pw_value *k = &kv[2 * i];
+        size_t at = 0;
+        while (at < len && !same_key(&o->items[at].key, k))
+            at++;
+        if (at < len) {
+            pw_value_release(k);
+            pw_value_release(&o->items[at].val);
+            o->items[at].val = kv[2 * i + 1];
+            continue;
+        }
+        o->items[len].key = *k;
+        o->items[len].val = kv[2 * i + 1];
+        len++;
+    }
+    o->len = len;
+    *out = pw_null();
+    out->tag_ = PW__TAG_OBJ;
+    out->u_.node = &o->h;
+    return PW_OK;
+}
+
 /* Builds the innermost open container from its members on the stack. */
 static const uint8_t *close_container(parser *ps, const uint8_t *p)
 {
     frame f = ps->frames[--ps->depth];
     size_t n = ps->nvals - f.start;
     pw_value v;
-    pw_err rc = f.obj ? pw_object_from(&v, ps->vals + f.start, n / 2)
+    pw_err rc = f.obj ? build_object(&v, ps->vals + f.start, n / 2)
                       : pw_array_from(&v, ps->vals + f.start, n);
     ps->nvals = f.start; /* the members now belong to v (or were released) */
     if (rc || !push_val(ps, v))
