@@ -161,6 +161,29 @@ static inline bool push_val(parser *ps, pw_value v)
     return true;
 }
 
+/* Pushes a scalar: its tag and its 8 payload bytes (a bool as 0 or 1). Built
+ * as two words so that no narrow store is followed by a wide load. */
+static inline bool push_scalar(parser *ps, uint8_t tag, uint64_t bits)
+{
+    if (PW_UNLIKELY(ps->nvals == ps->capvals) &&
+        !grow_stack((void **)&ps->vals, ps->vals_inline, &ps->capvals, sizeof(pw_value)))
+        return false;
+    pw_value *slot = &ps->vals[ps->nvals++];
+#if PW_SWAR
+    uint64_t lo = tag;
+    memcpy(slot, &lo, 8);
+    memcpy((char *)slot + 8, &bits, 8);
+#else
+    *slot = pw_null();
+    slot->tag_ = tag;
+    if (tag == PW__TAG_BOOL)
+        slot->u_.b = bits != 0;
+    else
+        memcpy(&slot->u_, &bits, 8);
+#endif
+    return true;
+}
+
 static inline bool scratch_put(parser *ps, const void *s, size_t n)
 {
     while (PW_UNLIKELY(ps->capscratch - ps->nscratch < n))
@@ -557,11 +580,12 @@ static inline const uint8_t *parse_number(parser *ps, const uint8_t *p)
         } while (p < end && is_digit(*p));
         exp10 += eneg ? -e : e;
     }
-    pw_value v = {0};
+    uint64_t bits;
+    uint8_t tag;
     if (is_int && !inexact && !(neg && m == 0) &&
         m <= (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)) {
-        v.tag_ = PW__TAG_INT;
-        v.u_.i = neg ? (int64_t)(0 - m) : (int64_t)m; /* two's complement wrap for INT64_MIN */
+        tag = PW__TAG_INT;
+        bits = neg ? 0 - m : m; /* the int64's two's complement bits, INT64_MIN included */
     } else {
         double d;
         if (!inexact && m <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
@@ -574,35 +598,32 @@ static inline const uint8_t *parse_number(parser *ps, const uint8_t *p)
         } else if (!slow_double(s, (size_t)(p - s), &d)) {
             return fail_nomem(ps, s);
         }
-        v.tag_ = PW__TAG_DOUBLE;
-        v.u_.d = d;
+        tag = PW__TAG_DOUBLE;
+        memcpy(&bits, &d, sizeof bits);
     }
-    if (!push_val(ps, v))
+    if (!push_scalar(ps, tag, bits))
         return fail_nomem(ps, s);
     return p;
 }
 
-static const uint8_t *parse_literal(parser *ps, const uint8_t *p)
+static inline const uint8_t *parse_literal(parser *ps, const uint8_t *p)
 {
     size_t avail = (size_t)(ps->end - p);
-    pw_value v = {0};
-    if (avail >= 4 && memcmp(p, "null", 4) == 0) {
-        p += 4;
-    } else if (avail >= 4 && memcmp(p, "true", 4) == 0) {
-        v.tag_ = PW__TAG_BOOL;
-        v.u_.b = true;
-        p += 4;
-    } else if (avail >= 5 && memcmp(p, "false", 5) == 0) {
-        v.tag_ = PW__TAG_BOOL;
-        v.u_.b = false;
-        p += 5;
-    } else {
+    uint8_t tag = PW__TAG_BOOL;
+    uint64_t bits = 0;
+    size_t len = 4;
+    if (avail >= 4 && memcmp(p, "null", 4) == 0)
+        tag = PW__TAG_NULL;
+    else if (avail >= 4 && memcmp(p, "true", 4) == 0)
+        bits = 1;
+    else if (avail >= 5 && memcmp(p, "false", 5) == 0)
+        len = 5;
+    else
         return fail(ps, PW_ESYNTAX, p, "invalid literal at byte %zu (expected true, false or null)",
                     (size_t)(p - ps->base));
-    }
-    if (!push_val(ps, v))
+    if (!push_scalar(ps, tag, bits))
         return fail_nomem(ps, p);
-    return p;
+    return p + len;
 }
 
 static const uint8_t *open_container(parser *ps, const uint8_t *p, bool obj)
