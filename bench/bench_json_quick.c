@@ -28,10 +28,9 @@ static char *make_state(size_t target, size_t *len)
     char *s = malloc(cap);
     n += (size_t)snprintf(s + n, cap - n, "{\"items\":[");
     for (int i = 1; n < target - 200; i++)
-        n += (size_t)snprintf(s + n, cap - n,
-                              "%s{\"id\":%d,\"title\":\"buy milk %d\",\"done\":%s,\"tags\":[\"%s\"]}",
-                              i > 1 ? "," : "", i, i, i % 3 ? "false" : "true",
-                              i % 2 ? "home" : "work");
+        n += (size_t)snprintf(
+            s + n, cap - n, "%s{\"id\":%d,\"title\":\"buy milk %d\",\"done\":%s,\"tags\":[\"%s\"]}",
+            i > 1 ? "," : "", i, i, i % 3 ? "false" : "true", i % 2 ? "home" : "work");
     n += (size_t)snprintf(s + n, cap - n, "]}");
     *len = n;
     return s;
@@ -42,17 +41,17 @@ static const char small_msg[] =
     "[\"items\",42,\"done\"],\"value\":true}],\"seq\":1234}";
 
 /* Runs f over the input for about `secs`, returns calls per second. */
-#define RATE(secs, body)                                                                         \
-    ({                                                                                           \
-        size_t calls_ = 0;                                                                       \
-        double t0_ = now(), t_;                                                                  \
-        do {                                                                                     \
-            for (int k_ = 0; k_ < 16; k_++) {                                                    \
-                body;                                                                            \
-            }                                                                                    \
-            calls_ += 16;                                                                        \
-        } while ((t_ = now()) - t0_ < (secs));                                                   \
-        (double)calls_ / (t_ - t0_);                                                             \
+#define RATE(secs, body)                                                                           \
+    ({                                                                                             \
+        size_t calls_ = 0;                                                                         \
+        double t0_ = now(), t_;                                                                    \
+        do {                                                                                       \
+            for (int k_ = 0; k_ < 16; k_++) {                                                      \
+                body;                                                                              \
+            }                                                                                      \
+            calls_ += 16;                                                                          \
+        } while ((t_ = now()) - t0_ < (secs));                                                     \
+        (double)calls_ / (t_ - t0_);                                                               \
     })
 
 int main(void)
@@ -75,33 +74,44 @@ int main(void)
         fprintf(stderr, "warning: encode(decode(state)) differs from the input\n");
     pw_value_release(&v);
 
+    /* best of 5 interleaved rounds: the machine is shared, the best round
+     * is the least disturbed one */
     double mb = (double)big_len / 1e6;
-    double j_big = RATE(1.0, {
-        json_t *j = json_loads(big, 0, &jerr);
-        json_decref(j);
-    });
-    double p_big = RATE(1.0, {
-        pw_value x;
-        pw_codec_json.decode((const uint8_t *)big, big_len, NULL, &x, NULL);
-        pw_value_release(&x);
-    });
-    double j_small = RATE(1.0, {
-        json_t *j = json_loadb(small_msg, small_len, 0, &jerr);
-        json_decref(j);
-    });
-    double p_small = RATE(1.0, {
-        pw_value x;
-        pw_codec_json.decode((const uint8_t *)small_msg, small_len, NULL, &x, NULL);
-        pw_value_release(&x);
-    });
-
+    double j_big = 0, p_big = 0, j_small = 0, p_small = 0, pe_big = 0, je_big = 0;
     pw_codec_json.decode((const uint8_t *)big, big_len, NULL, &v, NULL);
     json_t *jv = json_loads(big, 0, &jerr);
-    double pe_big = RATE(1.0, {
-        pw_buf_reset(&out);
-        pw_codec_json.encode(&v, &out, NULL);
-    });
-    double je_big = RATE(1.0, { free(json_dumps(jv, JSON_COMPACT | JSON_PRESERVE_ORDER)); });
+    for (int round = 0; round < 5; round++) {
+        double r;
+        r = RATE(0.3, {
+            json_t *j = json_loads(big, 0, &jerr);
+            json_decref(j);
+        });
+        j_big = r > j_big ? r : j_big;
+        r = RATE(0.3, {
+            pw_value x;
+            pw_codec_json.decode((const uint8_t *)big, big_len, NULL, &x, NULL);
+            pw_value_release(&x);
+        });
+        p_big = r > p_big ? r : p_big;
+        r = RATE(0.3, {
+            json_t *j = json_loadb(small_msg, small_len, 0, &jerr);
+            json_decref(j);
+        });
+        j_small = r > j_small ? r : j_small;
+        r = RATE(0.3, {
+            pw_value x;
+            pw_codec_json.decode((const uint8_t *)small_msg, small_len, NULL, &x, NULL);
+            pw_value_release(&x);
+        });
+        p_small = r > p_small ? r : p_small;
+        r = RATE(0.3, {
+            pw_buf_reset(&out);
+            pw_codec_json.encode(&v, &out, NULL);
+        });
+        pe_big = r > pe_big ? r : pe_big;
+        r = RATE(0.3, { free(json_dumps(jv, JSON_COMPACT | JSON_PRESERVE_ORDER)); });
+        je_big = r > je_big ? r : je_big;
+    }
     pw_value_release(&v);
     json_decref(jv);
     pw_buf_free(&out);

@@ -223,7 +223,8 @@ static inline const uint8_t *scan_plain(const uint8_t *p, const uint8_t *end)
         memcpy(&w, p, 8);
         uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
         /* the lowest flagged byte is exact: borrows only run upward from a hit */
-        uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
+        uint64_t hit =
+            (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
         if (hit)
             return p + (__builtin_ctzll(hit) >> 3);
         p += 8;
@@ -483,7 +484,10 @@ static inline const uint8_t *parse_string(parser *ps, const uint8_t *p)
     return q + 1;
 }
 
-static inline bool is_digit(uint8_t c) { return (unsigned)(c - '0') < 10; }
+static inline bool is_digit(uint8_t c)
+{
+    return (unsigned)(c - '0') < 10;
+}
 
 static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -813,9 +817,7 @@ value:
 after_value:
     if (ps.depth == 0)
         goto done;
-    if (p < end && *p > ' ') {
-        /* no whitespace: the common compact case */
-    } else {
+    if (p == end || *p <= ' ') { /* compact JSON has no whitespace here */
         p = skip_ws(p, end);
         if (p == end) {
             fail_unexpected(&ps, p, ps.frames[ps.depth - 1].obj ? "',' or '}'" : "',' or ']'");
