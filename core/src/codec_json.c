@@ -4,21 +4,24 @@
  * never recursion, so nesting is bounded only by pw_limits.max_depth. Every
  * finished value is pushed on a single value stack; an open container only
  * remembers where its members start, and on its closing bracket the members
- * are handed to pw_array_from / pw_object_from, which build the node at its
- * final size in one allocation. Strings without escapes are copied with one
- * memcpy (8 bytes are scanned at a time); UTF-8 is validated only where a
- * byte >= 0x80 appears.
+ * become one node of their final size in one allocation (pw_array_from,
+ * pw_object_from, or build_object below for small objects). Strings without
+ * escapes are copied straight from the input (8 bytes are scanned at a
+ * time); UTF-8 is validated only where a byte >= 0x80 appears.
  *
  * Numbers: an integer without fraction or exponent becomes an int64 when it
  * fits (INT64_MIN included), otherwise a double. "-0" becomes the double
- * -0.0 (as JSON.parse does), so it survives a round trip as a double; the
- * encoder prints it as "0", like JSON.stringify. A number beyond the double
- * range (1e400) becomes an infinity, as in JavaScript, and encodes as null.
+ * -0.0, as JSON.parse does; the encoder prints it "0", as JSON.stringify
+ * does. A number beyond the double range (1e400) becomes an infinity, as in
+ * JavaScript, and encodes as null. Conversion is exact for up to 19
+ * significant digits and powers of ten up to 22, strtod (with the locale's
+ * decimal point) otherwise.
  *
- * Encoding writes doubles as the shortest text that reads back to the same
- * bits, laid out as JavaScript's Number.prototype.toString does; NaN and
- * infinities become null. Strings are written as raw UTF-8 with only '"',
- * '\\' and control characters escaped.
+ * Encoding is iterative too (no depth limit but memory), writes doubles as
+ * the shortest text that reads back to the same bits, laid out as
+ * JavaScript's Number.prototype.toString does, NaN and infinities as null,
+ * and strings as raw bytes with only '"', '\\' and control characters
+ * escaped (the document model does not check UTF-8; decoded strings are valid).
  */
 #include "patchwire/codec.h"
 
@@ -374,7 +377,8 @@ static const uint8_t *unescape(parser *ps, const uint8_t *q)
 static inline pw_err make_string(pw_value *out, const uint8_t *s, size_t len)
 {
     if (len <= PW_SSO_MAX) { /* the same handle pw_string_new builds, without the call */
-        pw_value v = {0};
+        pw_value v;
+        memset(&v, 0, sizeof v); /* every byte: same_key compares whole handles */
         v.tag_ = PW__TAG_SSO;
         v.len_ = (uint8_t)len;
         memcpy((char *)&v + offsetof(pw_value, sso_), s, len);
