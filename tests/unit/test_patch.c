@@ -994,3 +994,465 @@ Test(patch_wire, op_names)
     cr_assert_str_eq(pw_op_name(PW_OP_TEST), "test");
     cr_assert_str_eq(pw_op_name((pw_op)99), "invalid");
 }
+
+/* ---------------------------------------------------------------- atomicity */
+
+Test(patch_atomic, third_patch_failing_leaves_document_exactly_as_before)
+{
+    pw_value doc = O(S("a"), I(1), S("b"), A(I(1), I(2), I(3)), S("c"), O(S("d"), S("e")));
+    pw_value snap = pw_value_retain(doc);
+    pw_patches l;
+    pw_patches_init(&l, PW_DIALECT_IMMER);
+    ip_nv(&l, PW_OP_REMOVE, A(S("a")));                    /* key order must come back */
+    ip(&l, PW_OP_REPLACE, A(S("b"), S("length")), I(1));   /* cut elements come back */
+    ip(&l, PW_OP_REPLACE, A(S("c"), S("x"), S("y")), I(1)); /* fails */
+    apply_fails(&doc, &l, PW_ENOPATH, 2, "no member \"x\"");
+    cr_assert(pw_value_equal(&doc, &snap));
+    pw_value_release(&snap);
+    pw_value_release(&doc);
+    pw_patches_clear(&l);
+}
+
+Test(patch_atomic, rollback_undoes_every_kind_of_edit)
+{
+    pw_value doc = O(S("k1"), I(1), S("k2"), I(2), S("k3"), I(3),
+                     S("l"), A(I(1), I(2), I(3), I(4)), S("o"), O(S("x"), I(1)));
+    pw_patches l;
+    pw_patches_init(&l, PW_DIALECT_IMMER);
+    ip_nv(&l, PW_OP_REMOVE, A(S("k2")));
+    ip(&l, PW_OP_ADD, A(S("k2")), I(22));
+    ip(&l, PW_OP_ADD, A(S("l"), I(0)), I(0));
+    ip_nv(&l, PW_OP_REMOVE, A(S("l"), I(2)));
+    ip(&l, PW_OP_REPLACE, A(S("l"), S("length")), I(9));
+    ip(&l, PW_OP_REPLACE, A(S("l"), I(12)), I(12));
+    ip(&l, PW_OP_REPLACE, A(S("l"), S("length")), I(1));
+    ip(&l, PW_OP_REPLACE, A0(), A(I(1)));
+    ip(&l, PW_OP_REPLACE, A0(), deep(&doc));
+    ip_nv(&l, PW_OP_REPLACE, A(S("o"), S("x")));
+    ip(&l, PW_OP_REPLACE, A(S("o"), S("new")), I(1));
+    ip_nv(&l, PW_OP_REMOVE, A(S("k1")));
+    ip(&l, PW_OP_REMOVE, A(S("nope"), S("deeper")), N);
+    apply_fails(&doc, &l, PW_ENOPATH, 12, "doesn't resolve");
+    pw_value_release(&doc);
+    pw_patches_clear(&l);
+}
+
+Test(patch_atomic, rfc_move_and_copy_roll_back)
+{
+    pw_value doc = O(S("a"), O(S("x"), A(I(1), I(2))), S("b"), A(S("p"), S("q")));
+    pw_patches l;
+    pw_patches_init(&l, PW_DIALECT_RFC6902);
+    rp_from(&l, PW_OP_MOVE, "/a/x", "/b/1");
+    rp(&l, PW_OP_ADD, "/b/1/0", I(0));
+    rp_from(&l, PW_OP_COPY, "/b", "/a/c");
+    rp_from(&l, PW_OP_MOVE, "/b/0", "/z");
+    rp(&l, PW_OP_REPLACE, "/a/c/1/0", I(7));
+    rp(&l, PW_OP_TEST, "/a/c/1/0", I(8)); /* fails */
+    apply_fails(&doc, &l, PW_ETEST, 5, "test failed");
+    pw_value_release(&doc);
+    pw_patches_clear(&l);
+}
+
+Test(patch_atomic, failed_apply_leaves_inverse_list_untouched)
+{
+    pw_value doc = A(I(1));
+    pw_patches l, inv;
+    pw_patches_init(&l, PW_DIALECT_IMMER);
+    pw_patches_init(&inv, PW_DIALECT_IMMER);
+    ip_nv(&inv, PW_OP_REMOVE, A(I(0)));
+    ip(&l, PW_OP_ADD, A(I(0)), I(0));
+    ip(&l, PW_OP_ADD, A(S("x"), I(0)), I(0));
+    cr_assert_eq(pw_patches_apply(&doc, &l, &inv, NULL), PW_ENOPATH);
+    cr_assert_eq(inv.len, 1);
+    expect_same(&doc, A(I(1)));
+    pw_value_release(&doc);
+    pw_patches_clear(&l);
+    pw_patches_clear(&inv);
+}
+
+Test(patch_atomic, inverse_list_of_other_dialect_is_refused)
+{
+    pw_value doc = A(I(1));
+    pw_patches l, inv;
+    pw_patches_init(&l, PW_DIALECT_IMMER);
+    pw_patches_init(&inv, PW_DIALECT_RFC6902);
+    rp_nv(&inv, PW_OP_REMOVE, "/0");
+    ip(&l, PW_OP_ADD, A(I(0)), I(0));
+    cr_assert_eq(pw_patches_apply(&doc, &l, &inv, NULL), PW_EINVAL);
+    expect_same(&doc, A(I(1)));
+    pw_value_release(&doc);
+    pw_patches_clear(&l);
+    pw_patches_clear(&inv);
+}
+
+Test(patch_atomic, inverses_append_after_existing_ones)
+{
+    pw_value doc = A(I(1));
+    pw_patches l, inv;
+    pw_patches_init(&l, PW_DIALECT_IMMER);
+    pw_patches_init(&inv, PW_DIALECT_IMMER);
+    ip(&l, PW_OP_ADD, A(I(0)), I(0));
+    cr_assert_eq(pw_patches_apply(&doc, &l, &inv, NULL), PW_OK);
+    cr_assert_eq(pw_patches_apply(&doc, &l, &inv, NULL), PW_OK);
+    cr_assert_eq(inv.len, 2);
+    expect_same(&doc, A(I(0), I(0), I(1)));
+    pw_value_release(&doc);
+    pw_patches_clear(&l);
+    pw_patches_clear(&inv);
+}
+
+/* ---------------------------------------------------------------- sharing */
+
+Test(patch_sharing, snapshot_taken_before_apply_is_untouched)
+{
+    pw_value doc = O(S("items"), A(O(S("title"), S("a")), O(S("title"), S("b"))), S("n"), I(1));
+    pw_value copy = deep(&doc);
+    pw_value snap = pw_value_retain(doc);
+    pw_patches l;
+    pw_patches_init(&l, PW_DIALECT_IMMER);
+    ip(&l, PW_OP_REPLACE, A(S("items"), I(1), S("title"), S("c")), S("zzz"));
+    ip(&l, PW_OP_REPLACE, A(S("items"), I(1), S("title")), S("c"));
+    ip_nv(&l, PW_OP_REMOVE, A(S("items"), I(0)));
+    ip(&l, PW_OP_REPLACE, A(S("n")), I(2));
+    /* first one fails (title is a string): with a snapshot held, nothing moves */
+    apply_fails(&doc, &l, PW_ENOPATH, 0, NULL);
+    cr_assert(same(&snap, &copy));
+    pw_patches_clear(&l);
+    ip(&l, PW_OP_REPLACE, A(S("items"), I(1), S("title")), S("c"));
+    ip_nv(&l, PW_OP_REMOVE, A(S("items"), I(0)));
+    ip(&l, PW_OP_REPLACE, A(S("n")), I(2));
+    cr_assert_eq(pw_patches_apply(&doc, &l, NULL, NULL), PW_OK);
+    expect_same(&doc, O(S("items"), A(O(S("title"), S("c"))), S("n"), I(2)));
+    cr_assert(same(&snap, &copy), "snapshot changed: %s", show(&snap));
+    pw_value_release(&snap);
+    pw_value_release(&copy);
+    pw_value_release(&doc);
+    pw_patches_clear(&l);
+}
+
+Test(patch_sharing, unshared_document_is_edited_in_place)
+{
+    pw_value items[64];
+    for (int i = 0; i < 64; i++)
+        items[i] = O(S("title"), I(i), S("done"), pw_bool(false));
+    pw_value doc = O(S("items"), arr_of(64, items));
+    const pw_value *root_items = pw_object_get(&doc, "items", 5);
+    const pw_value *first = pw_array_get(root_items, 0);
+    const pw_value *slot = pw_object_get(pw_array_get(root_items, 40), "done", 4);
+    pw_patches l, inv;
+    pw_patches_init(&l, PW_DIALECT_IMMER);
+    pw_patches_init(&inv, PW_DIALECT_IMMER);
+    ip(&l, PW_OP_REPLACE, A(S("items"), I(40), S("done")), pw_bool(true));
+    for (int k = 0; k < 3; k++)
+        cr_assert_eq(pw_patches_apply(&doc, &l, k == 0 ? &inv : NULL, NULL), PW_OK);
+    /* same storage: no node on the path was cloned */
+    cr_assert_eq(pw_object_get(&doc, "items", 5), root_items);
+    cr_assert_eq(pw_array_get(root_items, 0), first);
+    cr_assert_eq(pw_object_get(pw_array_get(root_items, 40), "done", 4), slot);
+    cr_assert(pw_value_bool(slot));
+    cr_assert_eq(pw_patches_apply(&doc, &inv, NULL, NULL), PW_OK);
+    cr_assert_not(pw_value_bool(slot));
+    pw_value_release(&doc);
+    pw_patches_clear(&l);
+    pw_patches_clear(&inv);
+}
+
+/* ---------------------------------------------------------------- random property */
+
+static uint64_t rng_state;
+static unsigned rnd(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+static const char *const keys[] = {"a", "b", "c", "d", "e", "a long key past the inline size"};
+
+static pw_value rand_doc(int depth)
+{
+    unsigned r = rnd(depth > 0 ? 9 : 6);
+    switch (r) {
+    case 0: return N;
+    case 1: return pw_bool(rnd(2));
+    case 2: return I((int64_t)rnd(100));
+    case 3: return pw_double(rnd(100) + 0.5);
+    case 4: return S(keys[rnd(6)]);
+    case 5: return S("a string that needs a heap node");
+    case 6:
+    case 7: {
+        pw_value o = O0();
+        for (unsigned i = 0, n = rnd(5); i < n; i++)
+            cr_assert_eq(pw_object_set(&o, S(keys[rnd(6)]), rand_doc(depth - 1), NULL), PW_OK);
+        return o;
+    }
+    default: {
+        pw_value a = A0();
+        for (unsigned i = 0, n = rnd(5); i < n; i++)
+            cr_assert_eq(pw_array_push(&a, rand_doc(depth - 1)), PW_OK);
+        return a;
+    }
+    }
+}
+
+/* A path under construction: segments as values, owned. */
+typedef struct gpath {
+    pw_value seg[16];
+    size_t n;
+} gpath;
+
+static void gp_index(gpath *p, size_t i, bool rfc)
+{
+    if (rfc || rnd(8) == 0) { /* Immer also takes decimal strings */
+        char buf[24];
+        snprintf(buf, sizeof buf, "%zu", i);
+        p->seg[p->n++] = S(buf);
+    } else {
+        p->seg[p->n++] = I((int64_t)i);
+    }
+}
+
+static pw_value gp_value(const gpath *p, const char *last)
+{
+    pw_value a = A0();
+    for (size_t i = 0; i < p->n; i++)
+        cr_assert_eq(pw_array_push(&a, pw_value_retain(p->seg[i])), PW_OK);
+    if (last)
+        cr_assert_eq(pw_array_push(&a, S(last)), PW_OK);
+    return a;
+}
+
+static pw_value gp_value_index(const gpath *p, size_t i, bool rfc)
+{
+    gpath q = *p;
+    gp_index(&q, i, rfc);
+    pw_value v = gp_value(&q, NULL);
+    pw_value_release(&q.seg[q.n - 1]);
+    return v;
+}
+
+static void gp_free(gpath *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        pw_value_release(&p->seg[i]);
+    p->n = 0;
+}
+
+/* Random walk from the root; stops at a node (containers only when
+ * `containers`), filling p. */
+static const pw_value *rand_node(const pw_value *doc, gpath *p, bool containers, bool rfc)
+{
+    const pw_value *cur = doc;
+    p->n = 0;
+    for (;;) {
+        size_t len = pw_value_len(cur);
+        pw_kind k = pw_value_kind(cur);
+        if ((k != PW_ARRAY && k != PW_OBJECT) || len == 0 || rnd(3) == 0 || p->n >= 15)
+            return cur;
+        size_t i = rnd((unsigned)len);
+        const pw_value *next, *key;
+        if (k == PW_ARRAY)
+            next = pw_array_get(cur, i);
+        else
+            pw_object_at(cur, i, &key, &next);
+        pw_kind nk = pw_value_kind(next);
+        if (containers && nk != PW_ARRAY && nk != PW_OBJECT)
+            return cur;
+        if (k == PW_ARRAY)
+            gp_index(p, i, rfc);
+        else
+            p->seg[p->n++] = pw_value_retain(*key);
+        cur = next;
+    }
+}
+
+/* Pushes a random patch that is valid against doc. */
+static void rand_immer_patch(const pw_value *doc, pw_patches *l)
+{
+    if (rnd(25) == 0) {
+        ip(l, PW_OP_REPLACE, A0(), rand_doc(2));
+        return;
+    }
+    gpath p;
+    const pw_value *c = rand_node(doc, &p, true, false);
+    pw_kind k = pw_value_kind(c);
+    bool has = rnd(12) != 0;
+    pw_value v = has ? rand_doc(2) : N;
+    if (k == PW_ARRAY) {
+        size_t len = pw_value_len(c);
+        switch (rnd(5)) {
+        case 0:
+            cr_assert_eq(pw_patches_push(l, PW_OP_ADD, rnd(5) ? gp_value_index(&p, rnd(len + 2), false)
+                                                              : gp_value(&p, "-"),
+                                         N, v, has), PW_OK);
+            break;
+        case 1:
+            cr_assert_eq(pw_patches_push(l, PW_OP_REPLACE, gp_value_index(&p, rnd(len + 1), false),
+                                         N, v, has), PW_OK);
+            break;
+        case 2:
+            pw_value_release(&v);
+            ip_nv(l, PW_OP_REMOVE, gp_value_index(&p, rnd(len + 1), false));
+            break;
+        case 3:
+            pw_value_release(&v);
+            ip(l, PW_OP_REPLACE, gp_value(&p, "length"), I((int64_t)rnd(len + 3)));
+            break;
+        default:
+            pw_value_release(&v);
+            ip(l, PW_OP_REPLACE, gp_value_index(&p, len + rnd(3), false), rand_doc(1));
+            break;
+        }
+    } else if (k == PW_OBJECT) {
+        pw_op ops[] = {PW_OP_ADD, PW_OP_REPLACE, PW_OP_REMOVE};
+        pw_op op = ops[rnd(3)];
+        if (op == PW_OP_REMOVE) {
+            pw_value_release(&v);
+            has = false;
+        }
+        cr_assert_eq(pw_patches_push(l, op, gp_value(&p, keys[rnd(6)]), N, v, has), PW_OK);
+    } else { /* a scalar root */
+        pw_value_release(&v);
+        ip(l, PW_OP_ADD, A0(), rand_doc(2));
+    }
+    gp_free(&p);
+}
+
+static void rand_rfc_patch(const pw_value *doc, pw_patches *l)
+{
+    gpath p, q;
+    const pw_value *c = rand_node(doc, &p, true, true);
+    pw_kind k = pw_value_kind(c);
+    size_t len = pw_value_len(c);
+    unsigned r = rnd(8);
+    if (r == 0 || (k != PW_ARRAY && k != PW_OBJECT)) { /* test or root replace */
+        const pw_value *t = rand_node(doc, &q, false, true);
+        if (rnd(2))
+            cr_assert_eq(pw_patches_push(l, PW_OP_TEST, gp_value(&q, NULL), N,
+                                         pw_value_retain(*t), true), PW_OK);
+        else
+            rp(l, PW_OP_REPLACE, "", rand_doc(2));
+        gp_free(&q);
+    } else if (r <= 2) { /* move or copy: from any node into an add location */
+        const pw_value *t = rand_node(doc, &q, false, true);
+        (void)t;
+        pw_value to = k == PW_ARRAY ? gp_value_index(&p, rnd(len + 1), true)
+                                    : gp_value(&p, keys[rnd(6)]);
+        cr_assert_eq(pw_patches_push(l, r == 1 ? PW_OP_MOVE : PW_OP_COPY, to, gp_value(&q, NULL),
+                                     N, false), PW_OK);
+        gp_free(&q);
+    } else if (k == PW_ARRAY) {
+        if (len == 0 || r == 3)
+            cr_assert_eq(pw_patches_push(l, PW_OP_ADD, rnd(4) ? gp_value_index(&p, rnd(len + 1), true)
+                                                             : gp_value(&p, "-"),
+                                         N, rand_doc(2), true), PW_OK);
+        else if (r <= 5)
+            cr_assert_eq(pw_patches_push(l, PW_OP_REPLACE, gp_value_index(&p, rnd(len), true), N,
+                                         rand_doc(2), true), PW_OK);
+        else
+            cr_assert_eq(pw_patches_push(l, PW_OP_REMOVE, gp_value_index(&p, rnd(len), true), N,
+                                         N, false), PW_OK);
+    } else {
+        const pw_value *key = NULL;
+        if (len)
+            pw_object_at(c, rnd((unsigned)len), &key, NULL);
+        size_t kn = 0;
+        const char *ks = key ? pw_value_str(key, &kn) : NULL;
+        char kb[64];
+        snprintf(kb, sizeof kb, "%.*s", (int)kn, ks ? ks : "");
+        if (!key || r == 3)
+            cr_assert_eq(pw_patches_push(l, PW_OP_ADD, gp_value(&p, keys[rnd(6)]), N,
+                                         rand_doc(2), true), PW_OK);
+        else if (r <= 5)
+            cr_assert_eq(pw_patches_push(l, PW_OP_REPLACE, gp_value(&p, kb), N, rand_doc(2),
+                                         true), PW_OK);
+        else
+            cr_assert_eq(pw_patches_push(l, PW_OP_REMOVE, gp_value(&p, kb), N, N, false), PW_OK);
+    }
+    gp_free(&p);
+}
+
+/* Builds a list of valid patches against a copy (`sim`), applying each as it
+ * goes; a candidate the sim refuses (a move whose target moved) is dropped. */
+static void rand_list(const pw_value *doc, pw_dialect d, pw_patches *l, pw_value *sim)
+{
+    *sim = deep(doc);
+    size_t want = 1 + rnd(6);
+    for (int tries = 0; l->len < want && tries < 50; tries++) {
+        pw_patches one;
+        pw_patches_init(&one, d);
+        if (d == PW_DIALECT_IMMER)
+            rand_immer_patch(sim, &one);
+        else
+            rand_rfc_patch(sim, &one);
+        pw_error e;
+        pw_err rc = pw_patches_apply(sim, &one, NULL, &e);
+        bool movelike = one.items[0].op == PW_OP_MOVE;
+        cr_assert(rc == PW_OK || movelike, "generated patch refused: %s on %s", e.msg, show(sim));
+        if (rc == PW_OK) {
+            pw_patch *pt = &one.items[0];
+            cr_assert_eq(pw_patches_push(l, pt->op, pt->path, pt->from, pt->value, pt->has_value),
+                         PW_OK);
+            one.len = 0;
+        }
+        pw_patches_clear(&one);
+    }
+}
+
+static void property_loop(pw_dialect d)
+{
+    rng_state = 0x9e3779b97f4a7c15u;
+    size_t applied = 0;
+    for (int iter = 0; iter < 1000; iter++) {
+        pw_value orig = rand_doc(4), orig_copy = deep(&orig), sim;
+        pw_patches l, inv;
+        pw_patches_init(&l, d);
+        pw_patches_init(&inv, d);
+        rand_list(&orig, d, &l, &sim);
+        applied += l.len;
+        /* half the time the original is held as a snapshot: copy-on-write path */
+        bool shared = iter & 1;
+        pw_value work = shared ? pw_value_retain(orig) : deep(&orig);
+        pw_error e;
+        cr_assert_eq(pw_patches_apply(&work, &l, &inv, &e), PW_OK, "iter %d: %s", iter, e.msg);
+        cr_assert(same(&work, &sim), "iter %d: batch %s != one by one %s", iter, show(&work),
+                  show(&sim));
+        cr_assert(same(&orig, &orig_copy), "iter %d: snapshot changed", iter);
+        cr_assert_eq(pw_patches_apply(&work, &inv, NULL, &e), PW_OK, "iter %d inverse: %s", iter,
+                     e.msg);
+        cr_assert(pw_value_equal(&work, &orig), "iter %d: undo gave %s, want %s", iter,
+                  show(&work), show(&orig));
+        pw_value_release(&work);
+
+        /* the same list with a failing patch at the end changes nothing */
+        work = shared ? deep(&orig) : pw_value_retain(orig);
+        if (d == PW_DIALECT_IMMER)
+            ip(&l, PW_OP_REPLACE, A(S("zz_missing"), S("x")), I(1));
+        else
+            rp(&l, PW_OP_TEST, "", S("never equal"));
+        cr_assert_neq(pw_patches_apply(&work, &l, NULL, &e), PW_OK);
+        cr_assert_eq(e.index, (long)l.len - 1, "iter %d: %s", iter, e.msg);
+        cr_assert(same(&work, &orig_copy), "iter %d: rollback gave %s, want %s", iter, show(&work),
+                  show(&orig_copy));
+        cr_assert(same(&orig, &orig_copy), "iter %d: snapshot changed", iter);
+
+        pw_value_release(&work);
+        pw_value_release(&sim);
+        pw_value_release(&orig);
+        pw_value_release(&orig_copy);
+        pw_patches_clear(&l);
+        pw_patches_clear(&inv);
+    }
+    cr_assert_gt(applied, 2000, "the generator makes real lists (%zu patches)", applied);
+}
+
+Test(patch_property, immer_random_lists_invert_and_roll_back)
+{
+    property_loop(PW_DIALECT_IMMER);
+}
+
+Test(patch_property, rfc6902_random_lists_invert_and_roll_back)
+{
+    property_loop(PW_DIALECT_RFC6902);
+}
