@@ -7,6 +7,10 @@
  * failure applies them last first, which restores the document exactly (key
  * order included) at a cost proportional to the work done, never to the size
  * of the document. Compound ops (move) are a remove and an add, each recorded.
+ *
+ * The returned inverse of removing an object member is an add, which puts the
+ * member back at the end: equal (pw_value_equal ignores key order), not in the
+ * same place. Rollback itself restores the position (pw__object_insert_at).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,9 +38,9 @@ typedef struct undo_log {
 
 typedef struct ctx {
     bool rfc;
-    undo_log *log;   /* NULL while rolling back */
-    pw_error *err;   /* NULL while rolling back */
-    size_t index;    /* of the patch being applied */
+    undo_log *log; /* NULL while rolling back */
+    pw_error *err; /* NULL while rolling back */
+    size_t index;  /* of the patch being applied */
     const pw_patch *patch;
 } ctx;
 
@@ -107,7 +111,8 @@ static void log_push(ctx *c, pw_op op, pw_value path, pw_value value, long pos)
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static pw_err fail(ctx *c, pw_err code, const char *fmt, ...)
+static pw_err
+fail(ctx *c, pw_err code, const char *fmt, ...)
 {
     if (!c->err || !c->patch)
         return code;
@@ -123,7 +128,10 @@ static pw_err fail(ctx *c, pw_err code, const char *fmt, ...)
     return code;
 }
 
-static pw_err no_memory(ctx *c) { return fail(c, PW_ENOMEM, "out of memory"); }
+static pw_err no_memory(ctx *c)
+{
+    return fail(c, PW_ENOMEM, "out of memory");
+}
 
 /* Segment text for messages, cut short. */
 #define SEG_FMT "\"%.*s\""
@@ -140,8 +148,8 @@ static pw_err check_path(ctx *c, const pw_value *path, const char *what)
     for (size_t d = 0; d < n; d++) {
         pw__seg g;
         if (!pw__seg_read(pw_array_get(path, d), &g))
-            return fail(c, PW_EOP, "%s segment %zu is not a string or a non-negative integer",
-                        what, d);
+            return fail(c, PW_EOP, "%s segment %zu is not a string or a non-negative integer", what,
+                        d);
         if (pw__seg_forbidden(&g))
             return fail(c, PW_EOP, "%s segment %zu is " SEG_FMT ": refused (prototype pollution)",
                         what, d, SEG_ARG(&g));
@@ -209,8 +217,9 @@ static pw_err step(ctx *c, const pw_value *cur, const pw_value *path, size_t d, 
         size_t i, len = pw_value_len(cur);
         if (pw__seg_index(&g, &i) != PW__IDX_OK) {
             pw__seg_key(&g);
-            return fail(c, PW_ENOPATH, "%s doesn't resolve: segment %zu (" SEG_FMT
-                        ") is not an array index", what, d, SEG_ARG(&g));
+            return fail(c, PW_ENOPATH,
+                        "%s doesn't resolve: segment %zu (" SEG_FMT ") is not an array index", what,
+                        d, SEG_ARG(&g));
         }
         if (i >= len)
             return fail(c, PW_ENOPATH,
@@ -361,12 +370,11 @@ static pw_err remove_member(ctx *c, pw_value *obj, const pw_value *path, pw__seg
 static pw_err not_index(ctx *c, pw__seg *g)
 {
     pw__seg_key(g);
-    return fail(c, PW_ENOPATH,
-                SEG_FMT " is not an array index (digits only, no leading zero)", SEG_ARG(g));
+    return fail(c, PW_ENOPATH, SEG_FMT " is not an array index (digits only, no leading zero)",
+                SEG_ARG(g));
 }
 
-static pw_err do_add(ctx *c, pw_value *doc, const pw_value *path, pw_value v, bool has,
-                     long hint)
+static pw_err do_add(ctx *c, pw_value *doc, const pw_value *path, pw_value v, bool has, long hint)
 {
     size_t n = pw_value_len(path);
     pw_value *parent;
@@ -545,8 +553,7 @@ static pw_err do_replace(ctx *c, pw_value *doc, const pw_value *path, pw_value v
     }
     if (i >= len && (c->rfc || i - len > MAX_GROWTH)) {
         rc = c->rfc ? fail(c, PW_ERANGE, "index %zu out of range (length %zu)", i, len)
-                    : fail(c, PW_ELIMIT, "index %zu is too far past the end (length %zu)", i,
-                           len);
+                    : fail(c, PW_ELIMIT, "index %zu is too far past the end (length %zu)", i, len);
         goto out;
     }
     if (!log_reserve(c->log, 1)) {

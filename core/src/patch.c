@@ -116,7 +116,8 @@ static bool op_parse(const pw_value *v, pw_op *op)
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-static pw_err bad(pw_error *err, size_t index, const char *op, const char *fmt, ...)
+static pw_err
+bad(pw_error *err, size_t index, const char *op, const char *fmt, ...)
 {
     char reason[200];
     va_list ap;
@@ -140,8 +141,7 @@ static pw_err check_segments(pw_value *path, size_t index, const char *op, const
         if (pw_value_kind(sv) == PW_DOUBLE) {
             double d = pw_value_number(sv);
             if (!(d >= 0 && d < 9007199254740992.0 && (double)(int64_t)d == d))
-                return bad(err, index, op, "%s segment %zu is not a non-negative integer", what,
-                           i);
+                return bad(err, index, op, "%s segment %zu is not a non-negative integer", what, i);
             pw_value *slot = pw_array_get_mut(path, i);
             if (!slot)
                 return pw_error_set(err, PW_ENOMEM, "patch %zu: out of memory", index);
@@ -150,12 +150,15 @@ static pw_err check_segments(pw_value *path, size_t index, const char *op, const
         }
         pw__seg g;
         if (!pw__seg_read(sv, &g))
-            return bad(err, index, op, "%s segment %zu is a %s, not a string or a non-negative "
-                       "integer", what, i, pw_kind_name(pw_value_kind(sv)));
+            return bad(err, index, op,
+                       "%s segment %zu is a %s, not a string or a non-negative "
+                       "integer",
+                       what, i, pw_kind_name(pw_value_kind(sv)));
         if (pw__seg_forbidden(&g))
             return bad(err, index, op,
                        "%s segment %zu is \"%.*s\": refused (prototype pollution on JavaScript "
-                       "peers)", what, i, (int)g.n, g.s);
+                       "peers)",
+                       what, i, (int)g.n, g.s);
     }
     return PW_OK;
 }

@@ -101,15 +101,27 @@ static bool same(const pw_value *a, const pw_value *b)
 /* Test-only compact printer, for failure messages. */
 static void show_into(const pw_value *v, char *buf, size_t size, size_t *w)
 {
-#define PUT(...) (*w += (size_t)snprintf(buf + (*w < size ? *w : size), *w < size ? size - *w : 0, __VA_ARGS__))
+#define PUT(...)                                                                                   \
+    (*w += (size_t)snprintf(buf + (*w < size ? *w : size), *w < size ? size - *w : 0, __VA_ARGS__))
     size_t n;
     const char *s;
     switch (pw_value_kind(v)) {
-    case PW_NULL: PUT("null"); break;
-    case PW_BOOL: PUT(pw_value_bool(v) ? "true" : "false"); break;
-    case PW_INT: PUT("%lld", (long long)pw_value_int(v)); break;
-    case PW_DOUBLE: PUT("%g", pw_value_number(v)); break;
-    case PW_STRING: s = pw_value_str(v, &n); PUT("\"%.*s\"", (int)n, s); break;
+    case PW_NULL:
+        PUT("null");
+        break;
+    case PW_BOOL:
+        PUT(pw_value_bool(v) ? "true" : "false");
+        break;
+    case PW_INT:
+        PUT("%lld", (long long)pw_value_int(v));
+        break;
+    case PW_DOUBLE:
+        PUT("%g", pw_value_number(v));
+        break;
+    case PW_STRING:
+        s = pw_value_str(v, &n);
+        PUT("\"%.*s\"", (int)n, s);
+        break;
     case PW_ARRAY:
         PUT("[");
         for (size_t i = 0; i < pw_value_len(v); i++) {
@@ -144,11 +156,11 @@ static const char *show(const pw_value *v)
     return b;
 }
 
-#define expect_same(got, want)                                                                 \
-    do {                                                                                       \
-        pw_value want_ = (want);                                                               \
-        cr_assert(same((got), &want_), "got %s, want %s", show(got), show(&want_));             \
-        pw_value_release(&want_);                                                              \
+#define expect_same(got, want)                                                                     \
+    do {                                                                                           \
+        pw_value want_ = (want);                                                                   \
+        cr_assert(same((got), &want_), "got %s, want %s", show(got), show(&want_));                \
+        pw_value_release(&want_);                                                                  \
     } while (0)
 
 static pw_value deep(const pw_value *v)
@@ -219,8 +231,7 @@ static void apply_fails(pw_value *doc, pw_patches *l, pw_err code, long index, c
 }
 
 /* One Immer patch on doc, expecting `want`. */
-static void immer1(pw_value doc, pw_op op, pw_value path, pw_value value, bool has,
-                   pw_value want)
+static void immer1(pw_value doc, pw_op op, pw_value path, pw_value value, bool has, pw_value want)
 {
     pw_patches l;
     pw_patches_init(&l, PW_DIALECT_IMMER);
@@ -322,8 +333,8 @@ Test(patch_immer, replace_past_array_length_fills_holes_with_null)
 
 Test(patch_immer, replace_length_truncates)
 {
-    immer1(O(S("l"), A(I(1), I(2), I(3), I(4))), PW_OP_REPLACE, A(S("l"), S("length")), I(1),
-           true, O(S("l"), A(I(1))));
+    immer1(O(S("l"), A(I(1), I(2), I(3), I(4))), PW_OP_REPLACE, A(S("l"), S("length")), I(1), true,
+           O(S("l"), A(I(1))));
 }
 
 Test(patch_immer, replace_length_extends_with_nulls)
@@ -367,7 +378,7 @@ Test(patch_immer, remove_out_of_range_is_a_silent_no_op_without_inverse)
     pw_patches_init(&l, PW_DIALECT_IMMER);
     pw_patches_init(&inv, PW_DIALECT_IMMER);
     ip_nv(&l, PW_OP_REMOVE, A(I(5)));
-    ip_nv(&l, PW_OP_REMOVE, A(S("nokey"), I(0)) ); /* parent missing: that IS an error */
+    ip_nv(&l, PW_OP_REMOVE, A(S("nokey"), I(0))); /* parent missing: that IS an error */
     apply_fails(&doc, &l, PW_ENOPATH, 1, "doesn't resolve");
     pw_patches_clear(&l);
     ip_nv(&l, PW_OP_REMOVE, A(I(5)));
@@ -405,12 +416,10 @@ Test(patch_immer, removing_the_root_is_an_error)
 Test(patch_immer, intermediate_segments_must_resolve_to_containers)
 {
     pw_value doc = O(S("a"), O(S("b"), I(1)), S("l"), A(I(1)));
-    immer_fails(deep(&doc), PW_OP_REPLACE, A(S("x"), S("y")), I(1), PW_ENOPATH,
-                "doesn't resolve");
+    immer_fails(deep(&doc), PW_OP_REPLACE, A(S("x"), S("y")), I(1), PW_ENOPATH, "doesn't resolve");
     immer_fails(deep(&doc), PW_OP_REPLACE, A(S("a"), S("b"), S("c")), I(1), PW_ENOPATH,
                 "parent is");
-    immer_fails(deep(&doc), PW_OP_ADD, A(S("l"), I(4), S("c")), I(1), PW_ENOPATH,
-                "out of range");
+    immer_fails(deep(&doc), PW_OP_ADD, A(S("l"), I(4), S("c")), I(1), PW_ENOPATH, "out of range");
     immer_fails(deep(&doc), PW_OP_ADD, A(S("l"), S("length"), S("c")), I(1), PW_ENOPATH,
                 "not an array index");
     pw_value_release(&doc);
@@ -533,8 +542,7 @@ Test(patch_rfc, leading_zero_and_non_digit_indexes_are_errors)
     rfc_fails(A(I(1), I(2)), PW_OP_ADD, "/01", I(0), PW_ENOPATH, "not an array index");
     rfc_fails(A(I(1), I(2)), PW_OP_REPLACE, "/00", I(0), PW_ENOPATH, "not an array index");
     rfc_fails(A(I(1), I(2)), PW_OP_REMOVE, "/+1", N, PW_ENOPATH, "not an array index");
-    rfc_fails(O(S("a"), A(I(1))), PW_OP_REPLACE, "/a/01", I(0), PW_ENOPATH,
-              "not an array index");
+    rfc_fails(O(S("a"), A(I(1))), PW_OP_REPLACE, "/a/01", I(0), PW_ENOPATH, "not an array index");
     rfc_fails(O(S("a"), A(I(1))), PW_OP_TEST, "/a/01", I(1), PW_ENOPATH, "not an array index");
 }
 
@@ -575,8 +583,7 @@ Test(patch_rfc, escaped_keys_address_the_right_member)
 
 Test(patch_rfc, move_within_object_and_array)
 {
-    rfc_move(O(S("a"), I(1), S("b"), O0()), PW_OP_MOVE, "/a", "/b/c",
-             O(S("b"), O(S("c"), I(1))));
+    rfc_move(O(S("a"), I(1), S("b"), O0()), PW_OP_MOVE, "/a", "/b/c", O(S("b"), O(S("c"), I(1))));
     rfc_move(A(I(1), I(2), I(3), I(4)), PW_OP_MOVE, "/0", "/3", A(I(2), I(3), I(4), I(1)));
     rfc_move(A(I(1), I(2), I(3)), PW_OP_MOVE, "/2", "/0", A(I(3), I(1), I(2)));
     rfc_move(O(S("l"), A(I(1), I(2)), S("o"), O0()), PW_OP_MOVE, "/l/1", "/o/x",
@@ -852,8 +859,7 @@ Test(patch_wire, prototype_pollution_segments_are_refused)
         char p[64];
         snprintf(p, sizeof p, "/%s/polluted", bad[i]);
         read_fails_fresh(A(wire_patch_v("add", S(p), I(1))), 0, bad[i]);
-        read_fails_fresh(A(O(S("op"), S("copy"), S("from"), S(p), S("path"), S("/x"))), 0,
-                         bad[i]);
+        read_fails_fresh(A(O(S("op"), S("copy"), S("from"), S(p), S("path"), S("/x"))), 0, bad[i]);
     }
     /* near misses are ordinary keys */
     pw_value ok = A(wire_patch_v("add", A(S("__proto"), S("Constructor"), S("prototypes")), I(1)));
@@ -942,10 +948,9 @@ Test(patch_wire, to_value_writes_rfc6902_pointers_with_from)
     rp(&l, PW_OP_TEST, "", N);
     pw_value wire;
     cr_assert_eq(pw_patches_to_value(&l, &wire), PW_OK);
-    expect_same(&wire,
-                A(O(S("op"), S("add"), S("path"), S("/a~1b/0"), S("value"), I(1)),
-                  O(S("op"), S("move"), S("path"), S("/x"), S("from"), S("/m~0n")),
-                  O(S("op"), S("test"), S("path"), S(""), S("value"), N)));
+    expect_same(&wire, A(O(S("op"), S("add"), S("path"), S("/a~1b/0"), S("value"), I(1)),
+                         O(S("op"), S("move"), S("path"), S("/x"), S("from"), S("/m~0n")),
+                         O(S("op"), S("test"), S("path"), S(""), S("value"), N)));
     /* and back */
     pw_patches back;
     pw_patches_init(&back, PW_DIALECT_IMMER);
@@ -1003,8 +1008,8 @@ Test(patch_atomic, third_patch_failing_leaves_document_exactly_as_before)
     pw_value snap = pw_value_retain(doc);
     pw_patches l;
     pw_patches_init(&l, PW_DIALECT_IMMER);
-    ip_nv(&l, PW_OP_REMOVE, A(S("a")));                    /* key order must come back */
-    ip(&l, PW_OP_REPLACE, A(S("b"), S("length")), I(1));   /* cut elements come back */
+    ip_nv(&l, PW_OP_REMOVE, A(S("a")));                     /* key order must come back */
+    ip(&l, PW_OP_REPLACE, A(S("b"), S("length")), I(1));    /* cut elements come back */
     ip(&l, PW_OP_REPLACE, A(S("c"), S("x"), S("y")), I(1)); /* fails */
     apply_fails(&doc, &l, PW_ENOPATH, 2, "no member \"x\"");
     cr_assert(pw_value_equal(&doc, &snap));
@@ -1015,8 +1020,8 @@ Test(patch_atomic, third_patch_failing_leaves_document_exactly_as_before)
 
 Test(patch_atomic, rollback_undoes_every_kind_of_edit)
 {
-    pw_value doc = O(S("k1"), I(1), S("k2"), I(2), S("k3"), I(3),
-                     S("l"), A(I(1), I(2), I(3), I(4)), S("o"), O(S("x"), I(1)));
+    pw_value doc = O(S("k1"), I(1), S("k2"), I(2), S("k3"), I(3), S("l"), A(I(1), I(2), I(3), I(4)),
+                     S("o"), O(S("x"), I(1)));
     pw_patches l;
     pw_patches_init(&l, PW_DIALECT_IMMER);
     ip_nv(&l, PW_OP_REMOVE, A(S("k2")));
@@ -1174,12 +1179,18 @@ static pw_value rand_doc(int depth)
 {
     unsigned r = rnd(depth > 0 ? 9 : 6);
     switch (r) {
-    case 0: return N;
-    case 1: return pw_bool(rnd(2));
-    case 2: return I((int64_t)rnd(100));
-    case 3: return pw_double(rnd(100) + 0.5);
-    case 4: return S(keys[rnd(6)]);
-    case 5: return S("a string that needs a heap node");
+    case 0:
+        return N;
+    case 1:
+        return pw_bool(rnd(2));
+    case 2:
+        return I((int64_t)rnd(100));
+    case 3:
+        return pw_double(rnd(100) + 0.5);
+    case 4:
+        return S(keys[rnd(6)]);
+    case 5:
+        return S("a string that needs a heap node");
     case 6:
     case 7: {
         pw_value o = O0();
@@ -1283,13 +1294,16 @@ static void rand_immer_patch(const pw_value *doc, pw_patches *l)
         size_t len = pw_value_len(c);
         switch (rnd(5)) {
         case 0:
-            cr_assert_eq(pw_patches_push(l, PW_OP_ADD, rnd(5) ? gp_value_index(&p, rnd(len + 2), false)
-                                                              : gp_value(&p, "-"),
-                                         N, v, has), PW_OK);
+            cr_assert_eq(pw_patches_push(l, PW_OP_ADD,
+                                         rnd(5) ? gp_value_index(&p, rnd(len + 2), false)
+                                                : gp_value(&p, "-"),
+                                         N, v, has),
+                         PW_OK);
             break;
         case 1:
             cr_assert_eq(pw_patches_push(l, PW_OP_REPLACE, gp_value_index(&p, rnd(len + 1), false),
-                                         N, v, has), PW_OK);
+                                         N, v, has),
+                         PW_OK);
             break;
         case 2:
             pw_value_release(&v);
@@ -1329,30 +1343,36 @@ static void rand_rfc_patch(const pw_value *doc, pw_patches *l)
     if (r == 0 || (k != PW_ARRAY && k != PW_OBJECT)) { /* test or root replace */
         const pw_value *t = rand_node(doc, &q, false, true);
         if (rnd(2))
-            cr_assert_eq(pw_patches_push(l, PW_OP_TEST, gp_value(&q, NULL), N,
-                                         pw_value_retain(*t), true), PW_OK);
+            cr_assert_eq(
+                pw_patches_push(l, PW_OP_TEST, gp_value(&q, NULL), N, pw_value_retain(*t), true),
+                PW_OK);
         else
             rp(l, PW_OP_REPLACE, "", rand_doc(2));
         gp_free(&q);
     } else if (r <= 2) { /* move or copy: from any node into an add location */
         const pw_value *t = rand_node(doc, &q, false, true);
         (void)t;
-        pw_value to = k == PW_ARRAY ? gp_value_index(&p, rnd(len + 1), true)
-                                    : gp_value(&p, keys[rnd(6)]);
-        cr_assert_eq(pw_patches_push(l, r == 1 ? PW_OP_MOVE : PW_OP_COPY, to, gp_value(&q, NULL),
-                                     N, false), PW_OK);
+        pw_value to =
+            k == PW_ARRAY ? gp_value_index(&p, rnd(len + 1), true) : gp_value(&p, keys[rnd(6)]);
+        cr_assert_eq(
+            pw_patches_push(l, r == 1 ? PW_OP_MOVE : PW_OP_COPY, to, gp_value(&q, NULL), N, false),
+            PW_OK);
         gp_free(&q);
     } else if (k == PW_ARRAY) {
         if (len == 0 || r == 3)
-            cr_assert_eq(pw_patches_push(l, PW_OP_ADD, rnd(4) ? gp_value_index(&p, rnd(len + 1), true)
-                                                             : gp_value(&p, "-"),
-                                         N, rand_doc(2), true), PW_OK);
+            cr_assert_eq(
+                pw_patches_push(l, PW_OP_ADD,
+                                rnd(4) ? gp_value_index(&p, rnd(len + 1), true) : gp_value(&p, "-"),
+                                N, rand_doc(2), true),
+                PW_OK);
         else if (r <= 5)
             cr_assert_eq(pw_patches_push(l, PW_OP_REPLACE, gp_value_index(&p, rnd(len), true), N,
-                                         rand_doc(2), true), PW_OK);
+                                         rand_doc(2), true),
+                         PW_OK);
         else
-            cr_assert_eq(pw_patches_push(l, PW_OP_REMOVE, gp_value_index(&p, rnd(len), true), N,
-                                         N, false), PW_OK);
+            cr_assert_eq(
+                pw_patches_push(l, PW_OP_REMOVE, gp_value_index(&p, rnd(len), true), N, N, false),
+                PW_OK);
     } else {
         const pw_value *key = NULL;
         if (len)
@@ -1362,11 +1382,12 @@ static void rand_rfc_patch(const pw_value *doc, pw_patches *l)
         char kb[64];
         snprintf(kb, sizeof kb, "%.*s", (int)kn, ks ? ks : "");
         if (!key || r == 3)
-            cr_assert_eq(pw_patches_push(l, PW_OP_ADD, gp_value(&p, keys[rnd(6)]), N,
-                                         rand_doc(2), true), PW_OK);
+            cr_assert_eq(
+                pw_patches_push(l, PW_OP_ADD, gp_value(&p, keys[rnd(6)]), N, rand_doc(2), true),
+                PW_OK);
         else if (r <= 5)
-            cr_assert_eq(pw_patches_push(l, PW_OP_REPLACE, gp_value(&p, kb), N, rand_doc(2),
-                                         true), PW_OK);
+            cr_assert_eq(pw_patches_push(l, PW_OP_REPLACE, gp_value(&p, kb), N, rand_doc(2), true),
+                         PW_OK);
         else
             cr_assert_eq(pw_patches_push(l, PW_OP_REMOVE, gp_value(&p, kb), N, N, false), PW_OK);
     }
@@ -1421,8 +1442,8 @@ static void property_loop(pw_dialect d)
         cr_assert(same(&orig, &orig_copy), "iter %d: snapshot changed", iter);
         cr_assert_eq(pw_patches_apply(&work, &inv, NULL, &e), PW_OK, "iter %d inverse: %s", iter,
                      e.msg);
-        cr_assert(pw_value_equal(&work, &orig), "iter %d: undo gave %s, want %s", iter,
-                  show(&work), show(&orig));
+        cr_assert(pw_value_equal(&work, &orig), "iter %d: undo gave %s, want %s", iter, show(&work),
+                  show(&orig));
         pw_value_release(&work);
 
         /* the same list with a failing patch at the end changes nothing */
