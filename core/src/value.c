@@ -778,3 +778,28 @@ pw_err pw_object_remove(pw_value *obj, const char *key, size_t len, pw_value *ol
     index_drop(o);
     return PW_OK;
 }
+
+/* added by patch task */
+pw_err pw__object_insert_at(pw_value *obj, size_t pos, pw_value key, pw_value v)
+{
+    pw_err rc = obj->tag_ != PW__TAG_OBJ || pw_value_kind(&key) != PW_STRING ? PW_ETYPE : PW_OK;
+    size_t klen = 0;
+    const char *k = rc ? NULL : pw_value_str(&key, &klen);
+    if (!rc && (pos > obj_node(obj)->len || obj_find(obj_node(obj), k, klen) >= 0))
+        rc = PW_EINVAL;
+    pw__obj *o = rc ? NULL : obj_mut(obj);
+    if (!rc && (!o || !grow((void **)&o->items, o->inline_items, &o->cap, o->len + 1,
+                            sizeof(pw__entry))))
+        rc = PW_ENOMEM;
+    if (rc) {
+        pw_value_release(&key);
+        pw_value_release(&v);
+        return rc;
+    }
+    memmove(&o->items[pos + 1], &o->items[pos], (o->len - pos) * sizeof(pw__entry));
+    o->items[pos].key = key;
+    o->items[pos].val = v;
+    o->len++;
+    index_drop(o); /* positions moved: rebuilt on the next lookup */
+    return PW_OK;
+}

@@ -61,4 +61,10 @@ typedef struct pw__obj {
  * node must come from here: pw_value_release returns them to the cache. */
 void *pw__node_alloc(size_t size, uint8_t kind);
 
+/* Inserts a key that is absent at position pos (<= len) of insertion order,
+ * taking ownership of key and v (on failure too). PW_EINVAL if the key is
+ * present or pos is past the end. Undoing a removal with it restores the
+ * object exactly, key order included. */
+pw_err pw__object_insert_at(pw_value *obj, size_t pos, pw_value key, pw_value v);
+
 #endif
