@@ -12,8 +12,9 @@
  * Numbers: an integer without fraction or exponent becomes an int64 when it
  * fits (INT64_MIN included), otherwise a double. "-0" becomes the double
  * -0.0, as JSON.parse does; the encoder prints it "0", as JSON.stringify
- * does. A number beyond the double range (1e400) becomes an infinity, as in
- * JavaScript, and encodes as null. Conversion is exact for up to 19
+ * does. A number beyond the double range (1e400) is an error: JSON.parse
+ * would make it Infinity, which JSON.stringify sends on as null, so peers
+ * would disagree. Conversion is exact for up to 19
  * significant digits and powers of ten up to 22, strtod (with the locale's
  * decimal point) otherwise.
  *
@@ -602,6 +603,9 @@ static inline const uint8_t *parse_number(parser *ps, const uint8_t *p)
         } else if (!slow_double(s, (size_t)(p - s), &d)) {
             return fail_nomem(ps, s);
         }
+        if (d - d != 0) /* infinite: no JSON text could carry it back out */
+            return fail(ps, PW_ESYNTAX, s, "number out of range at byte %zu",
+                        (size_t)(s - ps->base));
         tag = PW__TAG_DOUBLE;
         memcpy(&bits, &d, sizeof bits);
     }

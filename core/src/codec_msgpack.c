@@ -10,7 +10,8 @@
  * takes at least one byte): a forged 1 GB length fails at once, and what a
  * hostile input makes us allocate stays proportional to its real size.
  *
- * Mapping: nil, bool, int (every width), float32/64 (to double), str, array,
+ * Mapping: nil, bool, int (every width), float32/64 (to double; NaN and
+ * infinities are rejected, as JSON cannot carry them), str, array,
  * and map with string keys (to object; a repeated key keeps its last value at
  * its first position). A uint64 above INT64_MAX becomes a double, as a
  * JavaScript peer would read it. bin, ext and non-string keys are refused.
@@ -286,6 +287,13 @@ static pw_err dec_truncated(dec *d, size_t at)
     return fail(d->err, PW_ESYNTAX, d->n, "msgpack: input ends inside the value at byte %zu", at);
 }
 
+/* NaN and infinities have no JSON form; accepting them would let a
+ * MessagePack peer and a JSON peer hold different states. */
+static pw_err non_finite(dec *d, size_t at)
+{
+    return fail(d->err, PW_ETYPE, at, "msgpack: NaN or infinite float at byte %zu", at);
+}
+
 static pw_err dec_nomem(dec *d, size_t at)
 {
     return fail(d->err, PW_ENOMEM, at, "msgpack: no memory at byte %zu", at);
@@ -551,6 +559,8 @@ HOT pw_err dec_item(dec *d, size_t *pos, pw_value *slot)
         uint32_t u = be32(q);
         float f;
         memcpy(&f, &u, sizeof f);
+        if (f - f != 0)
+            return non_finite(d, at);
         *slot = (pw_value){.tag_ = PW__TAG_DOUBLE, .u_.d = f};
         return 1;
     }
@@ -558,6 +568,8 @@ HOT pw_err dec_item(dec *d, size_t *pos, pw_value *slot)
         uint64_t u = be64(q);
         double x;
         memcpy(&x, &u, sizeof x);
+        if (x - x != 0)
+            return non_finite(d, at);
         *slot = (pw_value){.tag_ = PW__TAG_DOUBLE, .u_.d = x};
         return 1;
     }

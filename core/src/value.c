@@ -414,14 +414,12 @@ bool pw_value_equal(const pw_value *a, const pw_value *b)
     if (ka == PW_INT && kb == PW_INT)
         return a->u_.i == b->u_.i;
     if ((ka == PW_INT || ka == PW_DOUBLE) && (kb == PW_INT || kb == PW_DOUBLE)) {
-        /* an int equals a double only if the double is that exact integer */
-        if (ka == PW_DOUBLE && kb == PW_DOUBLE)
-            return a->u_.d == b->u_.d;
-        const pw_value *i = ka == PW_INT ? a : b, *d = ka == PW_INT ? b : a;
-        double x = d->u_.d;
-        if (!(x >= -9223372036854775808.0 && x < 9223372036854775808.0))
-            return false;
-        return (int64_t)x == i->u_.i && (double)(int64_t)x == x;
+        /* A double is a JavaScript number: it equals an int that converts to
+         * it. That is also what a JSON text of a large integral double, such
+         * as 92233720368547700, means to every peer. */
+        double x = ka == PW_INT ? (double)a->u_.i : a->u_.d;
+        double y = kb == PW_INT ? (double)b->u_.i : b->u_.d;
+        return x == y;
     }
     if (ka != kb)
         return false;
