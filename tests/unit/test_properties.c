@@ -7,132 +7,9 @@
 #include "patchwire/codec.h"
 #include "patchwire/patch.h"
 #include "patchwire/value.h"
+#include "randdoc.h"
 
 #define ROUNDS 3000
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    uint64_t x = rng_state; /* xorshift64* */
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1Du;
-}
-
-static size_t below(size_t n) { return n ? (size_t)(rnd() % n) : 0; }
-
-static const char *const words[] = {
-    "",     "a",      "title",         "done",  "items", "ключ",     "日本語のテキスト",
-    "😀ok", "tab\tq", "quote\"slash\\", "nul",  "-",     "0",        "a string longer than sso",
-    "~1/x", "id",     "__not_proto",   "\x7f", "e\xcc\x81", "emoji 🎉 party time"};
-
-static pw_value rand_string(void)
-{
-    pw_value s;
-    if (below(12) == 0) { /* a string holding a NUL byte */
-        cr_assert_eq(pw_string_new(&s, "nul\0byte", 8), PW_OK);
-        return s;
-    }
-    cr_assert_eq(pw_string_cstr(&s, words[below(sizeof words / sizeof words[0])]), PW_OK);
-    return s;
-}
-
-static pw_value rand_scalar(void)
-{
-    switch (below(9)) {
-    case 0:
-        return pw_null();
-    case 1:
-        return pw_bool(below(2));
-    case 2:
-        return pw_int((int64_t)below(100));
-    case 3: {
-        static const int64_t edges[] = {INT64_MIN, INT64_MAX, -1, 0, 9007199254740993LL,
-                                        -9007199254740993LL};
-        return pw_int(edges[below(6)]);
-    }
-    case 4: {
-        double d;
-        do {
-            uint64_t bits = rnd();
-            memcpy(&d, &bits, sizeof d);
-        } while (d != d || d - d != 0); /* finite only: NaN/Inf have no JSON form */
-        return pw_double(d);
-    }
-    case 5: {
-        static const double nice[] = {0.1, 1.5, -2.25, 1e21, 1.5e-7, 123456.789, 5e-324};
-        return pw_double(nice[below(7)]);
-    }
-    default:
-        return rand_string();
-    }
-}
-
-static pw_value rand_value(int depth)
-{
-    size_t pick = below(depth > 0 ? 10 : 6);
-    if (pick < 6)
-        return rand_scalar();
-    pw_value v;
-    size_t n = below(6);
-    if (pick < 8) {
-        cr_assert_eq(pw_array_new(&v, n), PW_OK);
-        for (size_t i = 0; i < n; i++)
-            cr_assert_eq(pw_array_push(&v, rand_value(depth - 1)), PW_OK);
-    } else {
-        cr_assert_eq(pw_object_new(&v, n), PW_OK);
-        for (size_t i = 0; i < n; i++)
-            cr_assert_eq(pw_object_set(&v, rand_string(), rand_value(depth - 1), NULL), PW_OK);
-    }
-    return v;
-}
-
-/* Edits a random place of *v (copy-on-write keeps other holders intact). */
-static void mutate(pw_value *v, int depth)
-{
-    pw_kind k = pw_value_kind(v);
-    size_t n = pw_value_len(v);
-    if ((k != PW_ARRAY && k != PW_OBJECT) || depth == 0 || below(5) == 0) {
-        pw_value_release(v);
-        *v = rand_value(2);
-        return;
-    }
-    size_t i = below(n + 1);
-    if (k == PW_ARRAY) {
-        switch (below(3)) {
-        case 0:
-            cr_assert_eq(pw_array_insert(v, i, rand_value(2)), PW_OK);
-            return;
-        case 1:
-            if (i < n) {
-                cr_assert_eq(pw_array_remove(v, i, NULL), PW_OK);
-                return;
-            }
-            break;
-        default:
-            break;
-        }
-        if (i < n)
-            mutate(pw_array_get_mut(v, i), depth - 1);
-        return;
-    }
-    const pw_value *key;
-    if (i == n || !pw_object_at(v, i, &key, NULL)) {
-        cr_assert_eq(pw_object_set(v, rand_string(), rand_value(2), NULL), PW_OK);
-        return;
-    }
-    size_t klen;
-    const char *ks = pw_value_str(key, &klen);
-    char kbuf[64];
-    memcpy(kbuf, ks, klen < sizeof kbuf ? klen : sizeof kbuf);
-    if (below(3) == 0)
-        cr_assert_eq(pw_object_remove(v, kbuf, klen, NULL), PW_OK);
-    else
-        mutate(pw_object_get_mut(v, kbuf, klen), depth - 1);
-}
 
 static void encode(const pw_codec *c, const pw_value *v, pw_buf *out)
 {
@@ -154,10 +31,10 @@ static pw_value decode(const pw_codec *c, const pw_buf *in)
 
 Test(properties, json_to_msgpack_to_json_is_identity)
 {
-    rng_state = 0x9E3779B97F4A7C15u;
+    randdoc_seed(0x9E3779B97F4A7C15u);
     pw_buf j1 = {0}, m = {0}, j2 = {0};
     for (int r = 0; r < ROUNDS; r++) {
-        pw_value doc = rand_value(4);
+        pw_value doc = randdoc_value(4, NULL);
         encode(&pw_codec_json, &doc, &j1);
         pw_value from_json = decode(&pw_codec_json, &j1);
         cr_assert(pw_value_equal(&doc, &from_json), "round %d: %.*s", r, (int)j1.len, j1.data);
@@ -180,16 +57,16 @@ Test(properties, json_to_msgpack_to_json_is_identity)
 /* apply(a, diff(a, b)) == b, and applying the inverse gives a back. */
 static void diff_apply_inverse(pw_dialect dialect, uint64_t seed)
 {
-    rng_state = seed;
+    randdoc_seed(seed);
     for (int r = 0; r < ROUNDS; r++) {
-        pw_value a = rand_value(4);
+        pw_value a = randdoc_value(4, NULL);
         pw_value b = pw_value_retain(a);
-        int edits = 1 + (int)below(4);
+        int edits = 1 + (int)randdoc_below(4);
         for (int e = 0; e < edits; e++)
-            mutate(&b, 4);
-        if (below(8) == 0) { /* sometimes two unrelated documents */
+            randdoc_mutate(&b, 4);
+        if (randdoc_below(8) == 0) { /* sometimes two unrelated documents */
             pw_value_release(&b);
-            b = rand_value(4);
+            b = randdoc_value(4, NULL);
         }
 
         pw_patches d;
@@ -249,11 +126,11 @@ Test(properties, rfc6902_diff_applies_and_inverse_restores)
 /* A failing patch anywhere in a list leaves the document as it was. */
 Test(properties, failed_list_changes_nothing)
 {
-    rng_state = 7;
+    randdoc_seed(7);
     for (int r = 0; r < ROUNDS; r++) {
-        pw_value a = rand_value(4), b = pw_value_retain(a);
-        mutate(&b, 4);
-        mutate(&b, 4);
+        pw_value a = randdoc_value(4, NULL), b = pw_value_retain(a);
+        randdoc_mutate(&b, 4);
+        randdoc_mutate(&b, 4);
         pw_patches d;
         pw_patches_init(&d, PW_DIALECT_RFC6902);
         cr_assert_eq(pw_diff(&a, &b, &d), PW_OK);
