@@ -9,6 +9,7 @@
 #include "patchwire/value.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,79 @@ _Static_assert(offsetof(pw_value, u_) == 8, "inline string spans sso_ and u_");
 
 /* ---------------------------------------------------------------- nodes */
 
-static void *node_alloc(size_t size, uint8_t kind)
+/* Freed nodes of up to CACHE_CLASSES * 16 bytes are kept per thread in
+ * free lists by 16-byte size class, up to CACHE_MAX_BYTES per thread, and
+ * reused before malloc is asked: decoding a message and dropping it again is
+ * the hot path of every peer, and a state of thousands of small nodes would
+ * otherwise spend half its decode time in malloc and free. */
+#define CACHE_CLASSES 32
+#define CACHE_MAX_BYTES ((size_t)16 << 20)
+
+typedef struct node_cache {
+    pw__node *head[CACHE_CLASSES + 1];
+    size_t bytes;
+    bool registered;
+} node_cache;
+
+static _Thread_local node_cache cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_drain(void *unused)
 {
-    pw__node *n = malloc(size);
-    if (!n)
-        return NULL;
+    (void)unused;
+    for (size_t c = 1; c <= CACHE_CLASSES; c++)
+        while (cache.head[c]) {
+            pw__node *n = cache.head[c];
+            cache.head[c] = n->next;
+            free(n);
+        }
+    cache.bytes = 0;
+}
+
+static void cache_key_create(void)
+{
+    if (pthread_key_create(&cache_key, cache_drain) != 0)
+        cache_key = (pthread_key_t)-1;
+}
+
+void *pw__node_alloc(size_t size, uint8_t kind)
+{
+    size_t c = (size + 15) >> 4;
+    pw__node *n = NULL;
+    if (c <= CACHE_CLASSES && cache.head[c]) {
+        n = cache.head[c];
+        cache.head[c] = n->next;
+        cache.bytes -= c << 4;
+    } else {
+        n = malloc(c <= CACHE_CLASSES ? c << 4 : size);
+        if (!n)
+            return NULL;
+    }
     n->refs = 1;
     n->kind = kind;
+    n->size_class = c <= CACHE_CLASSES ? (uint8_t)c : 0;
     return n;
+}
+
+static void node_dealloc(pw__node *n)
+{
+    size_t c = n->size_class;
+    if (c == 0 || cache.bytes + (c << 4) > CACHE_MAX_BYTES) {
+        free(n);
+        return;
+    }
+    if (!cache.registered) { /* drain this thread's cache when it exits */
+        pthread_once(&cache_once, cache_key_create);
+        if (cache_key == (pthread_key_t)-1 || pthread_setspecific(cache_key, &cache) != 0) {
+            free(n);
+            return;
+        }
+        cache.registered = true;
+    }
+    n->next = cache.head[c];
+    cache.head[c] = n;
+    cache.bytes += c << 4;
 }
 
 static pw__str *str_node(const pw_value *v) { return (pw__str *)v->u_.node; }
@@ -40,7 +106,7 @@ static pw__arr *arr_alloc(size_t cap)
 {
     if (cap > (SIZE_MAX - sizeof(pw__arr)) / sizeof(pw_value))
         return NULL;
-    pw__arr *a = node_alloc(sizeof(pw__arr) + cap * sizeof(pw_value), PW__TAG_ARR);
+    pw__arr *a = pw__node_alloc(sizeof(pw__arr) + cap * sizeof(pw_value), PW__TAG_ARR);
     if (!a)
         return NULL;
     a->len = 0;
@@ -53,7 +119,7 @@ static pw__obj *obj_alloc(size_t cap)
 {
     if (cap > (SIZE_MAX - sizeof(pw__obj)) / sizeof(pw__entry))
         return NULL;
-    pw__obj *o = node_alloc(sizeof(pw__obj) + cap * sizeof(pw__entry), PW__TAG_OBJ);
+    pw__obj *o = pw__node_alloc(sizeof(pw__obj) + cap * sizeof(pw__entry), PW__TAG_OBJ);
     if (!o)
         return NULL;
     o->len = 0;
@@ -95,7 +161,7 @@ static void node_free_all(pw__node *first)
             free(((pw__arr *)n)->items);
         if (n->kind == PW__TAG_OBJ && ((pw__obj *)n)->items != ((pw__obj *)n)->inline_items)
             free(((pw__obj *)n)->items);
-        free(n);
+        node_dealloc(n);
     }
 }
 
@@ -142,7 +208,7 @@ pw_err pw_string_new(pw_value *out, const char *s, size_t len)
         *out = v;
         return PW_ENOMEM;
     }
-    pw__str *n = node_alloc(sizeof(pw__str) + len + 1, PW__TAG_STR);
+    pw__str *n = pw__node_alloc(sizeof(pw__str) + len + 1, PW__TAG_STR);
     if (!n) {
         *out = v;
         return PW_ENOMEM;
@@ -348,14 +414,12 @@ bool pw_value_equal(const pw_value *a, const pw_value *b)
     if (ka == PW_INT && kb == PW_INT)
         return a->u_.i == b->u_.i;
     if ((ka == PW_INT || ka == PW_DOUBLE) && (kb == PW_INT || kb == PW_DOUBLE)) {
-        /* an int equals a double only if the double is that exact integer */
-        if (ka == PW_DOUBLE && kb == PW_DOUBLE)
-            return a->u_.d == b->u_.d;
-        const pw_value *i = ka == PW_INT ? a : b, *d = ka == PW_INT ? b : a;
-        double x = d->u_.d;
-        if (!(x >= -9223372036854775808.0 && x < 9223372036854775808.0))
-            return false;
-        return (int64_t)x == i->u_.i && (double)(int64_t)x == x;
+        /* A double is a JavaScript number: it equals an int that converts to
+         * it. That is also what a JSON text of a large integral double, such
+         * as 92233720368547700, means to every peer. */
+        double x = ka == PW_INT ? (double)a->u_.i : a->u_.d;
+        double y = kb == PW_INT ? (double)b->u_.i : b->u_.d;
+        return x == y;
     }
     if (ka != kb)
         return false;
@@ -710,5 +774,30 @@ pw_err pw_object_remove(pw_value *obj, const char *key, size_t len, pw_value *ol
     memmove(&o->items[at], &o->items[at + 1], (o->len - (size_t)at - 1) * sizeof(pw__entry));
     o->len--;
     index_drop(o);
+    return PW_OK;
+}
+
+/* added by patch task */
+pw_err pw__object_insert_at(pw_value *obj, size_t pos, pw_value key, pw_value v)
+{
+    pw_err rc = obj->tag_ != PW__TAG_OBJ || pw_value_kind(&key) != PW_STRING ? PW_ETYPE : PW_OK;
+    size_t klen = 0;
+    const char *k = rc ? NULL : pw_value_str(&key, &klen);
+    if (!rc && (pos > obj_node(obj)->len || obj_find(obj_node(obj), k, klen) >= 0))
+        rc = PW_EINVAL;
+    pw__obj *o = rc ? NULL : obj_mut(obj);
+    if (!rc && (!o || !grow((void **)&o->items, o->inline_items, &o->cap, o->len + 1,
+                            sizeof(pw__entry))))
+        rc = PW_ENOMEM;
+    if (rc) {
+        pw_value_release(&key);
+        pw_value_release(&v);
+        return rc;
+    }
+    memmove(&o->items[pos + 1], &o->items[pos], (o->len - pos) * sizeof(pw__entry));
+    o->items[pos].key = key;
+    o->items[pos].val = v;
+    o->len++;
+    index_drop(o); /* positions moved: rebuilt on the next lookup */
     return PW_OK;
 }

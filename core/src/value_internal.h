@@ -26,6 +26,7 @@ typedef struct pw__node {
         struct pw__node *next; /* once dead: link of the list being freed */
     };
     uint8_t kind;
+    uint8_t size_class; /* allocation size / 16, or 0: not from the node cache */
 } pw__node;
 
 typedef struct pw__str {
@@ -54,5 +55,16 @@ typedef struct pw__obj {
     size_t index_mask;
     pw__entry inline_items[];
 } pw__obj;
+
+/* Allocates a node of `size` bytes (header included) with one reference,
+ * from the per-thread node cache when it has one of that size class. Every
+ * node must come from here: pw_value_release returns them to the cache. */
+void *pw__node_alloc(size_t size, uint8_t kind);
+
+/* Inserts a key that is absent at position pos (<= len) of insertion order,
+ * taking ownership of key and v (on failure too). PW_EINVAL if the key is
+ * present or pos is past the end. Undoing a removal with it restores the
+ * object exactly, key order included. */
+pw_err pw__object_insert_at(pw_value *obj, size_t pos, pw_value key, pw_value v);
 
 #endif

@@ -46,14 +46,19 @@ Test(value, strings_short_and_long_keep_bytes_including_nul)
     cr_assert_eq(pw_value_kind(&l), PW_NULL);
 }
 
-Test(value, int_equals_double_of_same_integer_only)
+Test(value, numbers_compare_as_javascript_when_a_double_is_involved)
 {
     pw_value one = pw_int(1), onef = pw_double(1.0), half = pw_double(1.5);
     cr_assert(pw_value_equal(&one, &onef));
     cr_assert(pw_value_equal(&onef, &one));
     cr_assert_not(pw_value_equal(&one, &half));
+    /* beyond 2^53 an int equals the double it converts to, as in JavaScript */
     pw_value big = pw_int(INT64_MAX), bigf = pw_double(9223372036854775808.0);
-    cr_assert_not(pw_value_equal(&big, &bigf));
+    cr_assert(pw_value_equal(&big, &bigf));
+    pw_value odd = pw_int(9007199254740993), oddf = pw_double(9007199254740992.0);
+    cr_assert(pw_value_equal(&odd, &oddf));
+    pw_value even = pw_int(9007199254740992), even1 = pw_int(9007199254740993);
+    cr_assert_not(pw_value_equal(&even, &even1)); /* two ints stay exact */
     pw_value t = pw_bool(true);
     cr_assert_not(pw_value_equal(&one, &t));
 }

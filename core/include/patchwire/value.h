@@ -116,7 +116,9 @@ const pw_value *pw_object_get(const pw_value *obj, const char *key, size_t len);
 /* Position of a key in insertion order, or -1. */
 long pw_object_find(const pw_value *obj, const char *key, size_t len);
 
-/* Deep equality; int 1 equals double 1.0; object key order does not matter. */
+/* Deep equality; object key order does not matter. Two ints compare exactly;
+ * an int and a double compare as JavaScript numbers (the int converted to
+ * double), so int 1 equals double 1.0. */
 bool pw_value_equal(const pw_value *a, const pw_value *b);
 
 /* ---- editing (copy-on-write, see the top of this file) ----

@@ -1,0 +1,761 @@
+/* test_cli.c - the patchwire program, run as a user runs it.
+ *
+ * The one idea: each test runs the built binary (PW_CLI) in a child process,
+ * with stdin, stdout and stderr as files in a fresh temporary directory, and
+ * checks all three outputs and the exit status. PW_CLI_WRAP (optional, words
+ * separated by spaces) runs the binary under a tool, e.g. valgrind. */
+#include <criterion/criterion.h>
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_FILES 64
+#define MAX_ARGS 32
+
+static char dir[] = "/tmp/pw-cli-XXXXXX";
+static char *files[MAX_FILES];
+static size_t nfiles;
+
+typedef struct result {
+    int status; /* exit status, or 128 + signal */
+    char *out;
+    size_t out_len;
+    char *err;
+    size_t err_len;
+} result;
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/pw-cli-XXXXXX");
+    cr_assert(mkdtemp(dir) != NULL);
+    nfiles = 0;
+}
+
+static void teardown(void)
+{
+    for (size_t i = 0; i < nfiles; i++) {
+        unlink(files[i]);
+        free(files[i]);
+    }
+    rmdir(dir);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown);
+
+/* A path in the test's directory, removed at teardown. */
+static const char *tmp_path(const char *name)
+{
+    cr_assert(nfiles < MAX_FILES);
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    cr_assert(p);
+    sprintf(p, "%s/%s", dir, name);
+    files[nfiles++] = p;
+    return p;
+}
+
+static const char *write_file_n(const char *name, const void *data, size_t n)
+{
+    const char *p = tmp_path(name);
+    FILE *f = fopen(p, "wb");
+    cr_assert(f != NULL);
+    cr_assert(fwrite(data, 1, n, f) == n);
+    cr_assert(fclose(f) == 0);
+    return p;
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    return write_file_n(name, text, strlen(text));
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f != NULL, "cannot open %s", path);
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap)
+            buf = realloc(buf, (cap *= 2) + 1);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static const char *cli_path(void)
+{
+    const char *p = getenv("PW_CLI");
+    cr_assert(p && *p, "PW_CLI must name the patchwire binary");
+    return p;
+}
+
+/* Runs the binary with args (NULL-terminated), stdin from the n bytes at in
+ * (empty input if in is NULL), stdout to out_path (a file of the test if
+ * NULL). */
+static result run_full(const void *in, size_t in_n, const char *out_path, const char *const *args)
+{
+    static int seq;
+    char name[32];
+    snprintf(name, sizeof name, "stdin.%d", seq);
+    const char *in_path = write_file_n(name, in ? in : "", in ? in_n : 0);
+    snprintf(name, sizeof name, "stdout.%d", seq);
+    const char *own_out = tmp_path(name);
+    snprintf(name, sizeof name, "stderr.%d", seq++);
+    const char *err_path = tmp_path(name);
+    if (!out_path)
+        out_path = own_out;
+
+    char *argv[MAX_ARGS];
+    size_t argc = 0;
+    char *wrap = getenv("PW_CLI_WRAP") ? strdup(getenv("PW_CLI_WRAP")) : NULL;
+    for (char *w = wrap ? strtok(wrap, " ") : NULL; w; w = strtok(NULL, " "))
+        argv[argc++] = w;
+    argv[argc++] = (char *)cli_path();
+    for (size_t i = 0; args[i]; i++) {
+        cr_assert(argc < MAX_ARGS - 1);
+        argv[argc++] = (char *)args[i];
+    }
+    argv[argc] = NULL;
+
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int fi = open(in_path, O_RDONLY);
+        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
+            _exit(126);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    free(wrap);
+    int ws;
+    cr_assert(waitpid(pid, &ws, 0) == pid);
+    result r;
+    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (strcmp(out_path, own_out) == 0) {
+        r.out = read_file(own_out, &r.out_len);
+    } else {
+        r.out = strdup("");
+        r.out_len = 0;
+    }
+    r.err = read_file(err_path, &r.err_len);
+    return r;
+}
+
+static result run_in(const char *in, const char *const *args)
+{
+    return run_full(in, in ? strlen(in) : 0, NULL, args);
+}
+
+#define RUN(...) run_in(NULL, (const char *const[]){__VA_ARGS__, NULL})
+#define RUN_IN(in, ...) run_in(in, (const char *const[]){__VA_ARGS__, NULL})
+
+static void result_free(result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Success: the exact stdout, nothing on stderr. */
+static void expect_ok(result *r, const char *out)
+{
+    cr_expect_eq(r->status, 0, "exit %d, stderr: %s", r->status, r->err);
+    cr_expect_str_eq(r->out, out);
+    cr_expect_str_eq(r->err, "");
+}
+
+/* Failure: exit 1, nothing on stdout, exactly one line on stderr that starts
+ * with prefix. */
+static void expect_fail(result *r, const char *prefix)
+{
+    cr_expect_eq(r->status, 1, "exit %d, stderr: %s", r->status, r->err);
+    cr_expect_eq(r->out_len, 0, "stdout: %s", r->out);
+    cr_expect_eq(count_lines(r->err), 1, "stderr: %s", r->err);
+    cr_expect(r->err_len > 0 && r->err[r->err_len - 1] == '\n', "stderr: %s", r->err);
+    cr_expect(starts_with(r->err, prefix), "stderr '%s' should start with '%s'", r->err, prefix);
+}
+
+/* Usage error: exit 2, nothing on stdout, a message and the usage on stderr. */
+static void expect_usage_error(result *r)
+{
+    cr_expect_eq(r->status, 2, "exit %d, stderr: %s", r->status, r->err);
+    cr_expect_eq(r->out_len, 0, "stdout: %s", r->out);
+    cr_expect(strstr(r->err, "usage: patchwire") != NULL, "stderr: %s", r->err);
+}
+
+/* ---------------------------------------------------------------- apply */
+
+static const char todo_doc[] = "{\"items\":[]}";
+static const char add_milk[] =
+    "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":{\"title\":\"milk\",\"done\":false}}]";
+
+Test(cli, apply_immer_list_prints_the_new_document)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    const char *patches = write_file("patches.json", add_milk);
+    result r = RUN("apply", doc, patches);
+    expect_ok(&r, "{\"items\":[{\"title\":\"milk\",\"done\":false}]}\n");
+    result_free(&r);
+}
+
+Test(cli, apply_immer_semantics_replace_length_and_append)
+{
+    const char *doc = write_file("doc.json", "{\"a\":[1,2,3],\"o\":{}}");
+    const char *patches =
+        write_file("patches.json", "[{\"op\":\"replace\",\"path\":[\"a\",\"length\"],\"value\":1},"
+                                   "{\"op\":\"add\",\"path\":[\"a\",\"-\"],\"value\":9},"
+                                   "{\"op\":\"replace\",\"path\":[\"o\",\"new\"],\"value\":\"x\"},"
+                                   "{\"op\":\"remove\",\"path\":[\"a\",0]}]");
+    result r = RUN("apply", "--immer", doc, patches);
+    expect_ok(&r, "{\"a\":[9],\"o\":{\"new\":\"x\"}}\n");
+    result_free(&r);
+}
+
+Test(cli, apply_rfc6902_list_with_move_test_and_escapes)
+{
+    const char *doc = write_file("doc.json", "{\"a\":{\"b\":1},\"c\":[1,2],\"x/y\":{\"~\":0}}");
+    const char *patches =
+        write_file("patches.json", "[{\"op\":\"move\",\"from\":\"/a/b\",\"path\":\"/d\"},"
+                                   "{\"op\":\"test\",\"path\":\"/c/1\",\"value\":2},"
+                                   "{\"op\":\"remove\",\"path\":\"/c/0\"},"
+                                   "{\"op\":\"replace\",\"path\":\"/x~1y/~0\",\"value\":true},"
+                                   "{\"op\":\"copy\",\"from\":\"/d\",\"path\":\"/c/-\"}]");
+    result r = RUN("apply", "--rfc6902", doc, patches);
+    expect_ok(&r, "{\"a\":{},\"c\":[2,1],\"x/y\":{\"~\":true},\"d\":1}\n");
+    result_free(&r);
+}
+
+Test(cli, apply_failure_names_the_patch_and_prints_nothing)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    const char *patches =
+        write_file("patches.json", "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":1},"
+                                   "{\"op\":\"add\",\"path\":[\"missing\",\"x\"],\"value\":2}]");
+    result r = RUN("apply", doc, patches);
+    expect_fail(&r, "patchwire apply: patch 1 (add ");
+    cr_expect(strstr(r.err, "missing") != NULL, "stderr: %s", r.err);
+    result_free(&r);
+}
+
+Test(cli, apply_rfc6902_index_out_of_range_names_index_and_path)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    const char *patches = write_file("patches.json", "[{\"op\":\"add\",\"path\":\"/items/0\","
+                                                     "\"value\":1},"
+                                                     "{\"op\":\"test\",\"path\":\"/items/0\","
+                                                     "\"value\":1},"
+                                                     "{\"op\":\"remove\",\"path\":\"/items/9\"}]");
+    result r = RUN("apply", doc, patches);
+    expect_fail(&r, "patchwire apply: patch 2 (remove ");
+    cr_expect(strstr(r.err, "/items/9") != NULL, "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "out of range") != NULL, "stderr: %s", r.err);
+    result_free(&r);
+}
+
+Test(cli, apply_failed_rfc6902_test_op_fails)
+{
+    const char *doc = write_file("doc.json", "{\"n\":1}");
+    const char *patches =
+        write_file("patches.json", "[{\"op\":\"test\",\"path\":\"/n\",\"value\":2}]");
+    result r = RUN("apply", doc, patches);
+    expect_fail(&r, "patchwire apply: patch 0 (test ");
+    result_free(&r);
+}
+
+Test(cli, apply_reads_patches_from_stdin)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    result r = RUN_IN(add_milk, "apply", doc, "-");
+    expect_ok(&r, "{\"items\":[{\"title\":\"milk\",\"done\":false}]}\n");
+    result_free(&r);
+}
+
+Test(cli, apply_reads_the_document_from_stdin)
+{
+    const char *patches = write_file("patches.json", add_milk);
+    result r = RUN_IN("  {\"items\":[]}\n", "apply", "-", patches);
+    expect_ok(&r, "{\"items\":[{\"title\":\"milk\",\"done\":false}]}\n");
+    result_free(&r);
+}
+
+Test(cli, apply_takes_a_whole_patches_message)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    result r =
+        RUN_IN("{\"seq\":7,\"data\":[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"a\"}],"
+               "\"key\":\"appstate\",\"type\":\"patches\",\"extra\":true}",
+               "apply", doc, "-");
+    expect_ok(&r, "{\"items\":[\"a\"]}\n");
+    result_free(&r);
+}
+
+Test(cli, apply_refuses_a_fullsync_message)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    result r =
+        RUN_IN("{\"type\":\"fullsync\",\"key\":\"appstate\",\"data\":[]}", "apply", doc, "-");
+    expect_fail(&r, "patchwire apply: stdin: ");
+    cr_expect(strstr(r.err, "fullsync") != NULL, "stderr: %s", r.err);
+    result_free(&r);
+}
+
+Test(cli, apply_refuses_patches_that_are_not_a_list)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    result r = RUN_IN("42", "apply", doc, "-");
+    expect_fail(&r, "patchwire apply: stdin: ");
+    result_free(&r);
+}
+
+Test(cli, apply_invalid_patch_names_its_index)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    result r = RUN_IN("[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":1},"
+                      "{\"op\":\"frobnicate\",\"path\":[\"items\"]}]",
+                      "apply", doc, "-");
+    expect_fail(&r, "patchwire apply: stdin: patch 1");
+    result_free(&r);
+}
+
+Test(cli, apply_mixed_dialects_fail)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    result r = RUN_IN("[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":1},"
+                      "{\"op\":\"add\",\"path\":\"/items/0\",\"value\":2}]",
+                      "apply", doc, "-");
+    expect_fail(&r, "patchwire apply: stdin: ");
+    result_free(&r);
+}
+
+Test(cli, apply_forced_rfc6902_refuses_an_immer_list)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    const char *patches = write_file("patches.json", add_milk);
+    result r = RUN("apply", "--rfc6902", doc, patches);
+    expect_fail(&r, "patchwire apply: ");
+    cr_expect(strstr(r.err, "--rfc6902") != NULL, "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "Immer") != NULL, "stderr: %s", r.err);
+    result_free(&r);
+}
+
+Test(cli, apply_forced_immer_refuses_an_rfc6902_list)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    const char *patches =
+        write_file("patches.json", "[{\"op\":\"add\",\"path\":\"/items/0\",\"value\":1}]");
+    result r = RUN("apply", "--immer", doc, patches);
+    expect_fail(&r, "patchwire apply: ");
+    cr_expect(strstr(r.err, "--immer") != NULL, "stderr: %s", r.err);
+    result_free(&r);
+}
+
+Test(cli, apply_forced_dialect_that_matches_applies)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    const char *patches =
+        write_file("patches.json", "[{\"op\":\"add\",\"path\":\"/items/0\",\"value\":1}]");
+    result r = RUN("apply", "--rfc6902", doc, patches);
+    expect_ok(&r, "{\"items\":[1]}\n");
+    result_free(&r);
+}
+
+Test(cli, apply_reads_a_messagepack_document)
+{
+    static const unsigned char doc_mp[] = {0x81, 0xa1, 'a', 0x92, 0x01, 0xc3}; /* {"a":[1,true]} */
+    const char *doc = write_file_n("doc.mp", doc_mp, sizeof doc_mp);
+    result r =
+        RUN_IN("[{\"op\":\"replace\",\"path\":[\"a\",1],\"value\":false}]", "apply", doc, "-");
+    expect_ok(&r, "{\"a\":[1,false]}\n");
+    result_free(&r);
+}
+
+Test(cli, apply_invalid_document_names_the_file_and_byte)
+{
+    const char *doc = write_file("doc.json", "{\"items\":[}");
+    const char *patches = write_file("patches.json", add_milk);
+    result r = RUN("apply", doc, patches);
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "patchwire apply: %s: byte 10: ", doc);
+    expect_fail(&r, prefix);
+    result_free(&r);
+}
+
+Test(cli, apply_missing_file_fails_with_a_message)
+{
+    const char *patches = write_file("patches.json", add_milk);
+    const char *doc = tmp_path("no-such-file.json");
+    result r = RUN("apply", doc, patches);
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "patchwire apply: %s: cannot open: ", doc);
+    expect_fail(&r, prefix);
+    result_free(&r);
+}
+
+Test(cli, apply_both_inputs_from_stdin_is_a_usage_error)
+{
+    result r = RUN_IN(add_milk, "apply", "-", "-");
+    expect_usage_error(&r);
+    result_free(&r);
+}
+
+Test(cli, apply_needs_two_files)
+{
+    result r = RUN("apply", "doc.json");
+    expect_usage_error(&r);
+    result_free(&r);
+}
+
+Test(cli, apply_both_dialect_options_is_a_usage_error)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    const char *patches = write_file("patches.json", add_milk);
+    result r = RUN("apply", "--rfc6902", "--immer", doc, patches);
+    expect_usage_error(&r);
+    result_free(&r);
+}
+
+Test(cli, apply_unknown_option_is_a_usage_error)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    const char *patches = write_file("patches.json", add_milk);
+    result r = RUN("apply", "--frobnicate", doc, patches);
+    expect_usage_error(&r);
+    cr_expect(starts_with(r.err, "patchwire apply: unknown option '--frobnicate'\n"), "%s", r.err);
+    result_free(&r);
+}
+
+Test(cli, apply_demo_example_adds_milk)
+{
+    const char *ex = getenv("PW_EXAMPLES_DIR");
+    cr_assert(ex && *ex, "PW_EXAMPLES_DIR must name examples/");
+    char doc[1024], patches[1024];
+    snprintf(doc, sizeof doc, "%s/demo/appstate.json", ex);
+    snprintf(patches, sizeof patches, "%s/demo/add-milk.json", ex);
+    result r = RUN("apply", doc, patches);
+    expect_ok(&r, "{\"items\":[{\"title\":\"milk\",\"done\":false}]}\n");
+    result_free(&r);
+}
+
+/* ---------------------------------------------------------------- diff */
+
+Test(cli, diff_of_a_changed_member_is_one_replace)
+{
+    const char *a = write_file("a.json", "{\"a\":1,\"b\":2}");
+    const char *b = write_file("b.json", "{\"a\":1,\"b\":3}");
+    result r = RUN("diff", a, b);
+    expect_ok(&r, "[{\"op\":\"replace\",\"path\":[\"b\"],\"value\":3}]\n");
+    result_free(&r);
+    r = RUN("diff", "--rfc6902", a, b);
+    expect_ok(&r, "[{\"op\":\"replace\",\"path\":\"/b\",\"value\":3}]\n");
+    result_free(&r);
+}
+
+Test(cli, diff_of_an_added_element_is_one_add)
+{
+    const char *a = write_file("a.json", todo_doc);
+    result r = RUN_IN("{\"items\":[{\"title\":\"milk\",\"done\":false}]}", "diff", a, "-");
+    expect_ok(&r, "[{\"op\":\"add\",\"path\":[\"items\",0],"
+                  "\"value\":{\"title\":\"milk\",\"done\":false}}]\n");
+    result_free(&r);
+}
+
+Test(cli, diff_of_equal_documents_is_empty)
+{
+    const char *a = write_file("a.json", "{\"x\":[1,{\"y\":null}]}");
+    result r = RUN_IN("{ \"x\" : [ 1.0 , { \"y\" : null } ] }", "diff", a, "-");
+    expect_ok(&r, "[]\n");
+    result_free(&r);
+}
+
+/* diff A B, then apply A with that output, prints B. */
+static void diff_then_apply(const char *a_text, const char *b_text, const char *dialect)
+{
+    const char *a = write_file("a.json", a_text);
+    const char *b = write_file("b.json", b_text);
+    result d = RUN("diff", dialect, a, b);
+    cr_assert_eq(d.status, 0, "diff: exit %d, %s", d.status, d.err);
+    cr_assert_str_eq(d.err, "");
+    result r = RUN_IN(d.out, "apply", dialect, a, "-");
+    char *want = malloc(strlen(b_text) + 2);
+    sprintf(want, "%s\n", b_text);
+    expect_ok(&r, want);
+    free(want);
+    result_free(&r);
+    result_free(&d);
+}
+
+static const char diff_a[] =
+    "{\"items\":[{\"title\":\"milk\",\"done\":false},{\"title\":\"eggs\",\"done\":false},"
+    "{\"title\":\"tea\",\"done\":true}],\"owner\":\"ann\",\"tags\":[\"a\",\"b\",\"c\",\"d\"],"
+    "\"gone\":{\"deep\":[1,2,3]}}";
+static const char diff_b[] =
+    "{\"items\":[{\"title\":\"milk\",\"done\":true},{\"title\":\"bread\",\"done\":false},"
+    "{\"title\":\"eggs\",\"done\":false},{\"title\":\"tea\",\"done\":true}],\"owner\":\"bob\","
+    "\"tags\":[\"a\",\"d\"],\"rev\":2}";
+
+Test(cli, diff_output_applied_with_apply_reproduces_b)
+{
+    diff_then_apply(diff_a, diff_b, "--immer");
+}
+
+Test(cli, diff_rfc6902_output_applied_with_apply_reproduces_b)
+{
+    diff_then_apply(diff_a, diff_b, "--rfc6902");
+}
+
+Test(cli, diff_missing_file_fails)
+{
+    const char *a = write_file("a.json", "{}");
+    const char *b = tmp_path("absent.json");
+    result r = RUN("diff", a, b);
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "patchwire diff: %s: cannot open: ", b);
+    expect_fail(&r, prefix);
+    result_free(&r);
+}
+
+/* ---------------------------------------------------------------- convert */
+
+Test(cli, convert_json_to_msgpack_writes_the_exact_bytes)
+{
+    static const unsigned char want[] = {0x81, 0xa1, 'a', 0x93, 0x01, 0xc3, 0xc0};
+    result r = RUN_IN("{\"a\":[1,true,null]}", "convert", "--to", "msgpack");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_str_eq(r.err, "");
+    cr_assert_eq(r.out_len, sizeof want);
+    cr_expect(memcmp(r.out, want, sizeof want) == 0);
+    result_free(&r);
+}
+
+Test(cli, convert_json_to_msgpack_to_json_is_the_identity)
+{
+    static const char doc[] =
+        "{\"s\":\"h\xc3\xa9llo \xe2\x98\x83 \xf0\x9f\x98\x80\",\"n\":[0,-1,9223372036854775807,"
+        "-9223372036854775808,1.5,-2.25e-10,0.1,1e+300,null,true,false],\"o\":{\"\":{}},"
+        "\"e\":[],\"k\":{\"z\":1,\"a\":2}}";
+    const char *in = write_file("doc.json", doc);
+    const char *mp = tmp_path("doc.mp");
+    result r1 = run_full(NULL, 0, mp, (const char *const[]){"convert", "--to=msgpack", in, NULL});
+    cr_assert_eq(r1.status, 0, "%s", r1.err);
+    result r2 = RUN("convert", "--from", "msgpack", "--to", "json", mp);
+    char want[sizeof doc + 1];
+    sprintf(want, "%s\n", doc);
+    expect_ok(&r2, want);
+    result_free(&r1);
+    result_free(&r2);
+}
+
+Test(cli, convert_keeps_every_field_of_a_message)
+{
+    static const char msg[] = "{\"type\":\"patches\",\"key\":\"appstate\",\"seq\":3,"
+                              "\"data\":[{\"op\":\"remove\",\"path\":[\"items\",0]}],\"x\":1}";
+    const char *mp = tmp_path("msg.mp");
+    result r1 =
+        run_full(msg, strlen(msg), mp, (const char *const[]){"convert", "--to", "msgpack", NULL});
+    cr_assert_eq(r1.status, 0, "%s", r1.err);
+    result r2 = RUN("convert", mp);
+    char want[sizeof msg + 1];
+    sprintf(want, "%s\n", msg);
+    expect_ok(&r2, want);
+    result_free(&r1);
+    result_free(&r2);
+}
+
+Test(cli, convert_json_to_json_is_compact)
+{
+    result r = RUN_IN(" {\n  \"a\" : [ 1 , \"\\u0041\" ]\n}\n", "convert", "-");
+    expect_ok(&r, "{\"a\":[1,\"A\"]}\n");
+    result_free(&r);
+}
+
+Test(cli, convert_invalid_json_reports_the_byte_offset)
+{
+    result r = RUN_IN("{\"a\":1,}", "convert");
+    expect_fail(&r, "patchwire convert: byte 7: ");
+    result_free(&r);
+}
+
+Test(cli, convert_invalid_utf8_reports_the_byte_offset)
+{
+    result r = RUN_IN("[\"ab\xff\"]", "convert");
+    expect_fail(&r, "patchwire convert: byte 4: ");
+    result_free(&r);
+}
+
+Test(cli, convert_truncated_msgpack_fails)
+{
+    static const unsigned char bad[] = {0x92, 0x01}; /* array of 2, one member */
+    const char *p = write_file_n("bad.mp", bad, sizeof bad);
+    result r = RUN("convert", p);
+    expect_fail(&r, "patchwire convert: byte ");
+    result_free(&r);
+}
+
+Test(cli, convert_forced_msgpack_on_json_fails)
+{
+    result r = RUN_IN("[]", "convert", "--from", "msgpack");
+    expect_fail(&r, "patchwire convert: byte ");
+    result_free(&r);
+}
+
+Test(cli, convert_empty_input_fails)
+{
+    result r = RUN_IN("", "convert");
+    expect_fail(&r, "patchwire convert: byte 0: ");
+    result_free(&r);
+}
+
+Test(cli, convert_max_bytes_refuses_a_larger_stdin)
+{
+    result r = RUN_IN("[1,2,3,4,5,6,7,8,9]", "convert", "--max-bytes", "10");
+    expect_fail(&r, "patchwire convert: stdin: ");
+    cr_expect(strstr(r.err, "limit") != NULL, "%s", r.err);
+    result_free(&r);
+    r = RUN_IN("[1,2,3,4]", "convert", "--max-bytes=10");
+    expect_ok(&r, "[1,2,3,4]\n");
+    result_free(&r);
+}
+
+Test(cli, convert_max_bytes_refuses_a_larger_file)
+{
+    const char *p = write_file("big.json", "[1,2,3,4,5,6,7,8,9]");
+    result r = RUN("convert", "--max-bytes", "10", p);
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "patchwire convert: %s: ", p);
+    expect_fail(&r, prefix);
+    result_free(&r);
+}
+
+Test(cli, convert_max_depth_limits_nesting)
+{
+    result r = RUN_IN("[[[[[[1]]]]]]", "convert", "--max-depth", "2");
+    expect_fail(&r, "patchwire convert: byte ");
+    result_free(&r);
+    r = RUN_IN("[[[[[[1]]]]]]", "convert", "--max-depth", "100");
+    expect_ok(&r, "[[[[[[1]]]]]]\n");
+    result_free(&r);
+}
+
+Test(cli, convert_bad_limit_value_is_a_usage_error)
+{
+    result r = RUN_IN("1", "convert", "--max-depth", "deep");
+    expect_usage_error(&r);
+    result_free(&r);
+    r = RUN_IN("1", "convert", "--max-bytes");
+    expect_usage_error(&r);
+    result_free(&r);
+}
+
+Test(cli, convert_unknown_format_is_a_usage_error)
+{
+    result r = RUN_IN("1", "convert", "--to", "yaml");
+    expect_usage_error(&r);
+    result_free(&r);
+}
+
+Test(cli, convert_failed_write_exits_1)
+{
+    result r = run_full("{\"a\":1}", 7, "/dev/full", (const char *const[]){"convert", NULL});
+    cr_expect_eq(r.status, 1, "exit %d", r.status);
+    cr_expect_eq(count_lines(r.err), 1, "stderr: %s", r.err);
+    cr_expect(starts_with(r.err, "patchwire convert: cannot write"), "stderr: %s", r.err);
+    result_free(&r);
+}
+
+/* ---------------------------------------------------------------- help */
+
+Test(cli, version_prints_the_version)
+{
+    const char *v = getenv("PW_VERSION");
+    cr_assert(v && *v, "PW_VERSION must hold the project version");
+    char want[128];
+    snprintf(want, sizeof want, "patchwire %s\n", v);
+    result r = RUN("--version");
+    expect_ok(&r, want);
+    result_free(&r);
+}
+
+static void expect_top_help(result *r)
+{
+    cr_expect_eq(r->status, 0);
+    cr_expect_str_eq(r->err, "");
+    cr_expect(starts_with(r->out, "usage: patchwire <command>"), "%s", r->out);
+    cr_expect(strstr(r->out, "\n  apply ") != NULL, "%s", r->out);
+    cr_expect(strstr(r->out, "\n  diff ") != NULL, "%s", r->out);
+    cr_expect(strstr(r->out, "\n  convert ") != NULL, "%s", r->out);
+}
+
+Test(cli, help_lists_the_subcommands)
+{
+    result r = RUN("--help");
+    expect_top_help(&r);
+    result_free(&r);
+    r = RUN("help");
+    expect_top_help(&r);
+    result_free(&r);
+}
+
+Test(cli, each_subcommand_has_help_on_stdout)
+{
+    static const char *const cmds[] = {"apply", "diff", "convert"};
+    for (size_t i = 0; i < 3; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "usage: patchwire %s ", cmds[i]);
+        result r = RUN(cmds[i], "--help");
+        cr_expect_eq(r.status, 0, "%s --help", cmds[i]);
+        cr_expect_str_eq(r.err, "");
+        cr_expect(starts_with(r.out, want), "%s", r.out);
+        cr_expect(strstr(r.out, "--max-depth") != NULL, "%s", r.out);
+        result h = RUN("help", cmds[i]);
+        expect_ok(&h, r.out);
+        result_free(&h);
+        result_free(&r);
+    }
+}
+
+Test(cli, unknown_subcommand_is_a_usage_error)
+{
+    result r = RUN("frobnicate");
+    expect_usage_error(&r);
+    cr_expect(starts_with(r.err, "patchwire: unknown command 'frobnicate'\n"), "%s", r.err);
+    result_free(&r);
+}
+
+Test(cli, unknown_top_level_option_is_a_usage_error)
+{
+    result r = RUN("--frobnicate");
+    expect_usage_error(&r);
+    result_free(&r);
+}
+
+Test(cli, no_arguments_is_a_usage_error)
+{
+    result r = run_in(NULL, (const char *const[]){NULL});
+    expect_usage_error(&r);
+    result_free(&r);
+}

@@ -1,0 +1,10 @@
+/* fuzz_json_decode.c - libFuzzer target: JSON decode, then the encode/decode
+ * round trip (see fuzz_roundtrip.h). */
+#include "fuzz_roundtrip.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_roundtrip(&pw_codec_json, data, size);
+}

@@ -1,0 +1,10 @@
+/* cmds.h - the patchwire subcommands: each takes argv with argv[0] its name
+ * and returns the exit status (see cli.h). */
+#ifndef PW_CMDS_H
+#define PW_CMDS_H
+
+int cmd_apply(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+#endif
