@@ -185,6 +185,8 @@ export const groups = {
       { name: 'json_utf8_surrogate_encoded', kind: 'document', json_hex: '22eda08022', error: 'syntax', no_msgpack: true },
       { name: 'json_truncated_utf8', kind: 'document', json_hex: '22e282', error: 'syntax', no_msgpack: true },
       { name: 'json_nul_byte_outside_string', kind: 'document', json_hex: '5b315d00', error: 'syntax', no_msgpack: true },
+      { name: 'json_number_beyond_double', kind: 'document', json: '1e400', error: 'syntax', no_msgpack: true },
+      { name: 'json_negative_number_beyond_double', kind: 'document', json: '[-1e400]', error: 'syntax', no_msgpack: true },
       // both codecs
       { name: 'nesting_513_arrays', kind: 'document', json: deep(513), error: 'depth', msgpack_error: 'depth' },
       {
@@ -213,6 +215,9 @@ export const groups = {
       { name: 'msgpack_fixext1', kind: 'document', msgpack: 'd40100', msgpack_error: 'unsupported' },
       { name: 'msgpack_ext8', kind: 'document', msgpack: 'c7010100', msgpack_error: 'unsupported' },
       { name: 'msgpack_timestamp_ext', kind: 'document', msgpack: 'd6ff00000000', msgpack_error: 'unsupported' },
+      { name: 'msgpack_float64_infinity', kind: 'document', msgpack: 'cb7ff0000000000000', msgpack_error: 'type' },
+      { name: 'msgpack_float64_nan', kind: 'document', msgpack: 'cb7ff8000000000000', msgpack_error: 'type' },
+      { name: 'msgpack_float32_negative_infinity', kind: 'document', msgpack: '91caff800000', msgpack_error: 'type' },
       { name: 'msgpack_int_map_key', kind: 'document', msgpack: '810102', msgpack_error: 'type' },
       { name: 'msgpack_nil_map_key', kind: 'document', msgpack: '81c002', msgpack_error: 'type' },
       { name: 'msgpack_array_map_key', kind: 'document', msgpack: '819002', msgpack_error: 'type' },
