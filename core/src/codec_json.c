@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "codec_json.h"
+#include "internal.h"
 #include "value_internal.h"
 
 #if defined(__GNUC__)
@@ -70,21 +71,6 @@ typedef struct parser {
     frame frames_inline[16];
     uint8_t scratch_inline[256];
 } parser;
-
-PW_PRINTF(4, 5)
-static pw_err set_error(pw_error *err, pw_err code, size_t offset, const char *fmt, ...)
-{
-    if (err) {
-        err->code = code;
-        err->offset = offset;
-        err->index = -1;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 /* Records the error (message and offset) and returns NULL for the caller to pass up. */
 PW_PRINTF(4, 5)
@@ -129,31 +115,11 @@ static const uint8_t *fail_unexpected(parser *ps, const uint8_t *at, const char 
                 off, wanted);
 }
 
-/* Grows a stack that starts in the parser's inline storage. */
-static bool grow_stack(void **items, void *inline_items, size_t *cap, size_t size)
-{
-    if (*cap > SIZE_MAX / 2 / size)
-        return false;
-    size_t ncap = *cap * 2;
-    void *p;
-    if (*items == inline_items) {
-        p = malloc(ncap * size);
-        if (p)
-            memcpy(p, *items, *cap * size);
-    } else {
-        p = realloc(*items, ncap * size);
-    }
-    if (!p)
-        return false;
-    *items = p;
-    *cap = ncap;
-    return true;
-}
-
 static inline bool push_val(parser *ps, pw_value v)
 {
     if (PW_UNLIKELY(ps->nvals == ps->capvals) &&
-        !grow_stack((void **)&ps->vals, ps->vals_inline, &ps->capvals, sizeof(pw_value))) {
+        !pw__grow((void **)&ps->vals, ps->vals_inline, &ps->capvals, ps->capvals + 1,
+                  sizeof(pw_value))) {
         pw_value_release(&v);
         return false;
     }
@@ -166,7 +132,8 @@ static inline bool push_val(parser *ps, pw_value v)
 static inline bool push_scalar(parser *ps, uint8_t tag, uint64_t bits)
 {
     if (PW_UNLIKELY(ps->nvals == ps->capvals) &&
-        !grow_stack((void **)&ps->vals, ps->vals_inline, &ps->capvals, sizeof(pw_value)))
+        !pw__grow((void **)&ps->vals, ps->vals_inline, &ps->capvals, ps->capvals + 1,
+                  sizeof(pw_value)))
         return false;
     pw_value *slot = &ps->vals[ps->nvals++];
 #if PW_SWAR
@@ -187,7 +154,8 @@ static inline bool push_scalar(parser *ps, uint8_t tag, uint64_t bits)
 static inline bool scratch_put(parser *ps, const void *s, size_t n)
 {
     while (PW_UNLIKELY(ps->capscratch - ps->nscratch < n))
-        if (!grow_stack((void **)&ps->scratch, ps->scratch_inline, &ps->capscratch, 1))
+        if (!pw__grow((void **)&ps->scratch, ps->scratch_inline, &ps->capscratch,
+                      ps->capscratch + 1, 1))
             return false;
     memcpy(ps->scratch + ps->nscratch, s, n);
     ps->nscratch += n;
@@ -233,37 +201,6 @@ static inline const uint8_t *scan_plain(const uint8_t *p, const uint8_t *end)
     while (p < end && !str_special[*p])
         p++;
     return p;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (c >= 0x80), or 0: rejects
- * overlong forms, UTF-16 surrogates, code points above U+10FFFF and
- * truncated sequences. */
-static size_t utf8_seq(const uint8_t *p, const uint8_t *end)
-{
-    size_t avail = (size_t)(end - p);
-    uint8_t c = p[0], lo = 0x80, hi = 0xBF;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0)
-        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-        return avail >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (c < 0xF5) {
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-        return avail >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 &&
-                       (p[3] & 0xC0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
 }
 
 static int hex4(const uint8_t *p)
@@ -389,7 +326,8 @@ static inline pw_err make_string(pw_value *out, const uint8_t *s, size_t len)
 static inline bool push_string(parser *ps, const uint8_t *s, size_t len)
 {
     if (PW_UNLIKELY(ps->nvals == ps->capvals) &&
-        !grow_stack((void **)&ps->vals, ps->vals_inline, &ps->capvals, sizeof(pw_value)))
+        !pw__grow((void **)&ps->vals, ps->vals_inline, &ps->capvals, ps->capvals + 1,
+                  sizeof(pw_value)))
         return false;
     pw_value *slot = &ps->vals[ps->nvals];
 #if PW_SWAR
@@ -430,7 +368,7 @@ static const uint8_t *parse_string_slow(parser *ps, const uint8_t *p, const uint
         if (c == '"')
             break;
         if (c >= 0x80) {
-            size_t k = utf8_seq(q, end);
+            size_t k = pw__utf8_seq(q, end);
             if (!k)
                 return fail(ps, PW_ESYNTAX, q, "invalid UTF-8 (byte 0x%02x) at byte %zu", c,
                             (size_t)(q - ps->base));
@@ -639,8 +577,8 @@ static const uint8_t *open_container(parser *ps, const uint8_t *p, bool obj)
     if (ps->depth >= ps->max_depth)
         return fail(ps, PW_EDEPTH, p, "nesting deeper than the limit of %zu at byte %zu",
                     ps->max_depth, (size_t)(p - ps->base));
-    if (ps->depth == ps->capframes &&
-        !grow_stack((void **)&ps->frames, ps->frames_inline, &ps->capframes, sizeof(frame)))
+    if (ps->depth == ps->capframes && !pw__grow((void **)&ps->frames, ps->frames_inline,
+                                                &ps->capframes, ps->capframes + 1, sizeof(frame)))
         return fail_nomem(ps, p);
     ps->frames[ps->depth].start = ps->nvals;
     ps->frames[ps->depth].obj = obj;
@@ -736,11 +674,12 @@ static pw_err json_decode(const uint8_t *in, size_t n, const pw_limits *lim, pw_
     pw_error_clear(err);
     size_t max_input = lim ? lim->max_input_bytes : PW_DEFAULT_MAX_INPUT_BYTES;
     if (n > max_input)
-        return set_error(err, PW_ELIMIT, max_input,
-                         "input longer than the limit of %zu bytes at byte %zu (%zu bytes given)",
-                         max_input, max_input, n);
+        return pw__error_at(
+            err, PW_ELIMIT, max_input,
+            "input longer than the limit of %zu bytes at byte %zu (%zu bytes given)", max_input,
+            max_input, n);
     if (n == 0)
-        return set_error(err, PW_ESYNTAX, 0, "empty input at byte 0, expected a value");
+        return pw__error_at(err, PW_ESYNTAX, 0, "empty input at byte 0, expected a value");
 
     parser ps;
     ps.base = in;

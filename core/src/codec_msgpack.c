@@ -26,27 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "value_internal.h"
 
 /* ---------------------------------------------------------------- errors */
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 4, 5)))
-#endif
-static pw_err
-fail(pw_error *err, pw_err code, size_t offset, const char *fmt, ...)
-{
-    if (!err)
-        return code;
-    err->code = code;
-    err->offset = offset;
-    err->index = -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 /* ---------------------------------------------------------------- encode */
 
@@ -144,7 +127,7 @@ static pw_err msgpack_encode(const pw_value *v, pw_buf *out, pw_error *err)
         free(frames);
     if (rc) {
         out->len = start; /* no half-written value */
-        return fail(err, rc, PW_NO_OFFSET, "msgpack: encode failed: %s", pw_strerror(rc));
+        return pw__error_at(err, rc, PW_NO_OFFSET, "msgpack: encode failed: %s", pw_strerror(rc));
     }
     return PW_OK;
 }
@@ -190,70 +173,6 @@ static inline uint64_t be64(const uint8_t *p)
     return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
-/* Doubles the storage of a stack that may still live in its inline array. */
-static bool grow_stack(void **items, void *inline_items, size_t *cap, size_t size)
-{
-    if (*cap > SIZE_MAX / 2 / size)
-        return false;
-    size_t ncap = *cap * 2;
-    void *p = *items == inline_items ? malloc(ncap * size) : realloc(*items, ncap * size);
-    if (!p)
-        return false;
-    if (*items == inline_items)
-        memcpy(p, inline_items, *cap * size);
-    *items = p;
-    *cap = ncap;
-    return true;
-}
-
-/* Index of the first byte of an invalid UTF-8 sequence in s, or n if none.
- * Strict: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_check(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        if (n - i >= 8) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (!(w & 0x8080808080808080u)) {
-                i += 8;
-                continue;
-            }
-        }
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        uint8_t lo = 0x80, hi = 0xbf; /* range of the second byte */
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            if (c == 0xe0)
-                lo = 0xa0; /* overlong */
-            else if (c == 0xed)
-                hi = 0x9f; /* surrogates */
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            if (c == 0xf0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xf4)
-                hi = 0x8f; /* above U+10FFFF */
-        } else {
-            return i;
-        }
-        if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= need; k++)
-            if ((s[i + k] & 0xc0) != 0x80)
-                return i;
-        i += need + 1;
-    }
-    return n;
-}
-
 static const char *type_name(uint8_t b)
 {
     if (b <= 0x7f || b >= 0xe0 || (b >= 0xcc && b <= 0xd3))
@@ -284,26 +203,27 @@ static const char *type_name(uint8_t b)
 
 static pw_err dec_truncated(dec *d, size_t at)
 {
-    return fail(d->err, PW_ESYNTAX, d->n, "msgpack: input ends inside the value at byte %zu", at);
+    return pw__error_at(d->err, PW_ESYNTAX, d->n,
+                        "msgpack: input ends inside the value at byte %zu", at);
 }
 
 /* NaN and infinities have no JSON form; accepting them would let a
  * MessagePack peer and a JSON peer hold different states. */
 static pw_err non_finite(dec *d, size_t at)
 {
-    return fail(d->err, PW_ETYPE, at, "msgpack: NaN or infinite float at byte %zu", at);
+    return pw__error_at(d->err, PW_ETYPE, at, "msgpack: NaN or infinite float at byte %zu", at);
 }
 
 static pw_err dec_nomem(dec *d, size_t at)
 {
-    return fail(d->err, PW_ENOMEM, at, "msgpack: no memory at byte %zu", at);
+    return pw__error_at(d->err, PW_ENOMEM, at, "msgpack: no memory at byte %zu", at);
 }
 
 static pw_err dec_bad_utf8(dec *d, size_t at, const uint8_t *s, size_t len)
 {
-    size_t off = (size_t)(s - d->p) + utf8_check(s, len);
-    return fail(d->err, PW_ESYNTAX, off,
-                "msgpack: invalid UTF-8 at byte %zu in the string at byte %zu", off, at);
+    size_t off = (size_t)(s - d->p) + pw__utf8_check(s, len);
+    return pw__error_at(d->err, PW_ESYNTAX, off,
+                        "msgpack: invalid UTF-8 at byte %zu in the string at byte %zu", off, at);
 }
 
 #define HIGH_BITS 0x8080808080808080u
@@ -320,10 +240,10 @@ static pw_err dec_bad_utf8(dec *d, size_t at, const uint8_t *s, size_t len)
 static pw_err dec_string_slow(dec *d, size_t at, const uint8_t *s, size_t len, pw_value *slot)
 {
     if (len > d->max_string)
-        return fail(d->err, PW_ELIMIT, at,
-                    "msgpack: string at byte %zu is %zu bytes, over the limit of %zu", at, len,
-                    d->max_string);
-    if (utf8_check(s, len) != len)
+        return pw__error_at(d->err, PW_ELIMIT, at,
+                            "msgpack: string at byte %zu is %zu bytes, over the limit of %zu", at,
+                            len, d->max_string);
+    if (pw__utf8_check(s, len) != len)
         return dec_bad_utf8(d, at, s, len);
     if (len > PW_SSO_MAX)
         return pw_string_new(slot, (const char *)s, len) ? dec_nomem(d, at) : PW_OK;
@@ -354,7 +274,7 @@ HOT pw_err dec_string(dec *d, size_t at, const uint8_t *s, size_t len, pw_value 
             b &= ((uint64_t)1 << (8 * (len - 6))) - 1;
         }
         a &= 0x0000ffffffffffffu; /* bytes 6 and 7 are b's */
-        if (((a | b) & HIGH_BITS) && utf8_check(s, len) != len)
+        if (((a | b) & HIGH_BITS) && pw__utf8_check(s, len) != len)
             return dec_bad_utf8(d, at, s, len);
         uint64_t w0 = PW__TAG_SSO | (uint64_t)len << 8 | a << 16;
         memcpy(slot, &w0, 8);
@@ -372,29 +292,30 @@ static pw_err dec_open(dec *d, size_t at, size_t pos, size_t count, bool map, pw
 {
     const char *what = map ? "map" : "array";
     if (d->nframes > d->max_depth) /* frames[0] is the root's slot, not a level */
-        return fail(d->err, PW_EDEPTH, at,
-                    "msgpack: %s at byte %zu nests deeper than the limit of %zu", what, at,
-                    d->max_depth);
+        return pw__error_at(d->err, PW_EDEPTH, at,
+                            "msgpack: %s at byte %zu nests deeper than the limit of %zu", what, at,
+                            d->max_depth);
     /* Every member not yet started, here and in the enclosing containers,
      * needs a byte of its own: checked before anything is allocated, this
      * keeps what a forged length can make us allocate below what the input
      * really holds. */
     size_t left = d->n - pos;
     if (count > left)
-        return fail(d->err, PW_ESYNTAX, at,
-                    "msgpack: %s at byte %zu claims %zu members but only %zu bytes follow", what,
-                    at, map ? count / 2 : count, left);
+        return pw__error_at(d->err, PW_ESYNTAX, at,
+                            "msgpack: %s at byte %zu claims %zu members but only %zu bytes follow",
+                            what, at, map ? count / 2 : count, left);
     dec_frame *top = &d->frames[d->nframes - 1];
     size_t outer = top->outer + (top->total - top->filled - 1);
     if (count + outer > left)
-        return fail(d->err, PW_ESYNTAX, at,
-                    "msgpack: %s at byte %zu claims %zu members; with the members still due "
-                    "around it, more than the %zu bytes that follow can hold",
-                    what, at, map ? count / 2 : count, left);
+        return pw__error_at(
+            d->err, PW_ESYNTAX, at,
+            "msgpack: %s at byte %zu claims %zu members; with the members still due "
+            "around it, more than the %zu bytes that follow can hold",
+            what, at, map ? count / 2 : count, left);
     if (count == 0)
         return (map ? pw_object_new(slot, 0) : pw_array_new(slot, 0)) ? dec_nomem(d, at) : 1;
-    if (d->nframes == d->capframes &&
-        !grow_stack((void **)&d->frames, d->frames_inline, &d->capframes, sizeof(dec_frame)))
+    if (d->nframes == d->capframes && !pw__grow((void **)&d->frames, d->frames_inline,
+                                                &d->capframes, d->capframes + 1, sizeof(dec_frame)))
         return dec_nomem(d, at);
     dec_frame *f = &d->frames[d->nframes];
     if (map ? pw_object_new(&f->node, count / 2) : pw_array_new(&f->node, count))
@@ -472,8 +393,8 @@ static pw_err dec_close(dec *d, pw_value *out)
     pw_err rc = pw_object_from(out, f->slots, n);
     pw_value_release(&f->node); /* len 0: only the shell goes */
     if (rc)
-        return fail(d->err, rc, f->offset, "msgpack: cannot build the map at byte %zu: %s",
-                    f->offset, pw_strerror(rc));
+        return pw__error_at(d->err, rc, f->offset, "msgpack: cannot build the map at byte %zu: %s",
+                            f->offset, pw_strerror(rc));
     return PW_OK;
 }
 
@@ -538,10 +459,12 @@ HOT pw_err dec_item(dec *d, size_t *pos, pw_value *slot)
         [0x1b] = 4, [0x1c] = 2, [0x1d] = 4, [0x1e] = 2, [0x1f] = 4,
     };
     if (b == 0xc1)
-        return fail(d->err, PW_ESYNTAX, at, "msgpack: byte 0xc1 at byte %zu is never used", at);
+        return pw__error_at(d->err, PW_ESYNTAX, at, "msgpack: byte 0xc1 at byte %zu is never used",
+                            at);
     if (is_ext_or_bin(b))
-        return fail(d->err, PW_EUNSUPPORTED, at,
-                    "msgpack: %s (0x%02x) at byte %zu is not supported", type_name(b), b, at);
+        return pw__error_at(d->err, PW_EUNSUPPORTED, at,
+                            "msgpack: %s (0x%02x) at byte %zu is not supported", type_name(b), b,
+                            at);
     size_t need = extra[b - 0xc0];
     if (rest < 1 + need)
         return dec_truncated(d, at);
@@ -626,9 +549,9 @@ HOT pw_err dec_item(dec *d, size_t *pos, pw_value *slot)
 
 string: /* rest >= hdr here: the header bytes were checked above */
     if (len > rest - hdr)
-        return fail(d->err, PW_ESYNTAX, at,
-                    "msgpack: string at byte %zu claims %zu bytes but only %zu follow", at, len,
-                    rest - hdr);
+        return pw__error_at(d->err, PW_ESYNTAX, at,
+                            "msgpack: string at byte %zu claims %zu bytes but only %zu follow", at,
+                            len, rest - hdr);
     pw_err rc = dec_string(d, at, p + at + hdr, len, slot);
     if (rc)
         return rc;
@@ -645,10 +568,12 @@ static pw_err bad_key(dec *d, size_t at)
 {
     uint8_t b = d->p[at];
     if (is_ext_or_bin(b))
-        return fail(d->err, PW_EUNSUPPORTED, at,
-                    "msgpack: %s (0x%02x) at byte %zu is not supported", type_name(b), b, at);
-    return fail(d->err, PW_ETYPE, at, "msgpack: map key at byte %zu is %s; keys must be strings",
-                at, type_name(b));
+        return pw__error_at(d->err, PW_EUNSUPPORTED, at,
+                            "msgpack: %s (0x%02x) at byte %zu is not supported", type_name(b), b,
+                            at);
+    return pw__error_at(d->err, PW_ETYPE, at,
+                        "msgpack: map key at byte %zu is %s; keys must be strings", at,
+                        type_name(b));
 }
 
 static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, pw_value *out,
@@ -657,10 +582,10 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
     *out = pw_null();
     size_t max_input = lim ? lim->max_input_bytes : PW_DEFAULT_MAX_INPUT_BYTES;
     if (n > max_input)
-        return fail(err, PW_ELIMIT, max_input,
-                    "msgpack: input of %zu bytes is over the limit of %zu", n, max_input);
+        return pw__error_at(err, PW_ELIMIT, max_input,
+                            "msgpack: input of %zu bytes is over the limit of %zu", n, max_input);
     if (n == 0)
-        return fail(err, PW_ESYNTAX, 0, "msgpack: empty input");
+        return pw__error_at(err, PW_ESYNTAX, 0, "msgpack: empty input");
 
     dec_frame frames_inline[DEC_INLINE_FRAMES];
     dec d;
@@ -691,9 +616,10 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
             if ((b & 0xe0) == 0xa0) { /* fixstr: nearly every key */
                 size_t len = b & 0x1f;
                 if (len > n - pos - 1) {
-                    rc = fail(err, PW_ESYNTAX, pos,
-                              "msgpack: string at byte %zu claims %zu bytes but only %zu follow",
-                              pos, len, n - pos - 1);
+                    rc = pw__error_at(
+                        err, PW_ESYNTAX, pos,
+                        "msgpack: string at byte %zu claims %zu bytes but only %zu follow", pos,
+                        len, n - pos - 1);
                     break;
                 }
                 if ((rc = dec_string(&d, pos, p + pos + 1, len, slot)) != PW_OK)
@@ -734,8 +660,8 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
             break;
     }
     if (!rc && pos != n)
-        rc = fail(err, PW_ESYNTAX, pos, "msgpack: %zu trailing bytes after the value, at byte %zu",
-                  n - pos, pos);
+        rc = pw__error_at(err, PW_ESYNTAX, pos,
+                          "msgpack: %zu trailing bytes after the value, at byte %zu", n - pos, pos);
     if (rc) {
         dec_unwind(&d);
         pw_value_release(&root);

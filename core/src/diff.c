@@ -43,7 +43,10 @@ static pw_err push_seg(differ *d, pw_value seg)
     return PW_OK;
 }
 
-static void pop_seg(differ *d) { pw_value_release(&d->path[--d->depth]); }
+static void pop_seg(differ *d)
+{
+    pw_value_release(&d->path[--d->depth]);
+}
 
 /* Emits op at the current path with an extra last segment `last` (or none
  * when last is NULL); value is retained from the caller's tree. */
@@ -60,8 +63,8 @@ static pw_err emit(differ *d, pw_op op, const pw_value *last, const pw_value *va
         pw_value_release(&path);
         return rc;
     }
-    return pw_patches_push(d->out, op, path, pw_null(),
-                           value ? pw_value_retain(*value) : pw_null(), value != NULL);
+    return pw_patches_push(d->out, op, path, pw_null(), value ? pw_value_retain(*value) : pw_null(),
+                           value != NULL);
 }
 
 static pw_err diff_value(differ *d, const pw_value *a, const pw_value *b);

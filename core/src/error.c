@@ -1,6 +1,8 @@
 /* error.c - pw_strerror and the pw_error detail record. */
 #include "patchwire/error.h"
 
+#include "internal.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -33,6 +35,20 @@ pw_err pw_error_set(pw_error *err, pw_err code, const char *fmt, ...)
     if (!err)
         return code;
     err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+pw_err pw__error_at(pw_error *err, pw_err code, size_t offset, const char *fmt, ...)
+{
+    if (!err)
+        return code;
+    err->code = code;
+    err->offset = offset;
+    err->index = -1;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "value_internal.h"
 
 _Static_assert(sizeof(pw_value) == 16, "pw_value is 16 bytes");
@@ -571,31 +572,6 @@ pw_err pw_value_unshare(pw_value *v)
     return PW_OK;
 }
 
-/* Grows the member storage of an unshared container to hold `need`. */
-static bool grow(void **items, void *inline_items, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return true;
-    size_t ncap = *cap < 4 ? 4 : *cap;
-    while (ncap < need)
-        ncap = ncap > SIZE_MAX / 4 / size ? need : ncap * 2;
-    if (ncap > SIZE_MAX / size)
-        return false;
-    void *p;
-    if (*items == inline_items) {
-        p = malloc(ncap * size);
-        if (p)
-            memcpy(p, *items, *cap * size);
-    } else {
-        p = realloc(*items, ncap * size);
-    }
-    if (!p)
-        return false;
-    *items = p;
-    *cap = ncap;
-    return true;
-}
-
 static pw__arr *arr_mut(pw_value *arr)
 {
     if (arr->tag_ != PW__TAG_ARR || pw_value_unshare(arr))
@@ -641,7 +617,7 @@ pw_err pw_array_insert(pw_value *arr, size_t i, pw_value v)
 {
     pw_err rc = arr->tag_ != PW__TAG_ARR ? PW_ETYPE : i > arr_node(arr)->len ? PW_ERANGE : PW_OK;
     pw__arr *a = rc ? NULL : arr_mut(arr);
-    if (!rc && (!a || !grow((void **)&a->items, a->inline_items, &a->cap, a->len + 1,
+    if (!rc && (!a || !pw__grow((void **)&a->items, a->inline_items, &a->cap, a->len + 1,
                             sizeof(pw_value))))
         rc = PW_ENOMEM;
     if (rc) {
@@ -697,7 +673,7 @@ pw_err pw_array_resize(pw_value *arr, size_t n)
     if (arr->tag_ != PW__TAG_ARR)
         return PW_ETYPE;
     pw__arr *a = arr_mut(arr);
-    if (!a || !grow((void **)&a->items, a->inline_items, &a->cap, n, sizeof(pw_value)))
+    if (!a || !pw__grow((void **)&a->items, a->inline_items, &a->cap, n, sizeof(pw_value)))
         return PW_ENOMEM;
     while (a->len > n)
         pw_value_release(&a->items[--a->len]);
@@ -719,7 +695,7 @@ pw_err pw_object_set(pw_value *obj, pw_value key, pw_value v, pw_value *old)
         size_t klen;
         const char *k = pw_value_str(&key, &klen);
         at = obj_find(o, k, klen);
-        if (at < 0 && !grow((void **)&o->items, o->inline_items, &o->cap, o->len + 1,
+        if (at < 0 && !pw__grow((void **)&o->items, o->inline_items, &o->cap, o->len + 1,
                             sizeof(pw__entry)))
             rc = PW_ENOMEM;
     }
@@ -786,7 +762,7 @@ pw_err pw__object_insert_at(pw_value *obj, size_t pos, pw_value key, pw_value v)
     if (!rc && (pos > obj_node(obj)->len || obj_find(obj_node(obj), k, klen) >= 0))
         rc = PW_EINVAL;
     pw__obj *o = rc ? NULL : obj_mut(obj);
-    if (!rc && (!o || !grow((void **)&o->items, o->inline_items, &o->cap, o->len + 1,
+    if (!rc && (!o || !pw__grow((void **)&o->items, o->inline_items, &o->cap, o->len + 1,
                             sizeof(pw__entry))))
         rc = PW_ENOMEM;
     if (rc) {
