@@ -69,11 +69,13 @@ static pw_err emit(differ *d, pw_op op, const pw_value *last, const pw_value *va
 
 static pw_err diff_value(differ *d, const pw_value *a, const pw_value *b);
 
-/* diff of a member: push its segment, recurse, pop. */
+/* diff of a member: push its segment (taken), recurse, pop. */
 static pw_err diff_at(differ *d, pw_value seg, const pw_value *a, const pw_value *b)
 {
-    if (same_node(a, b))
+    if (same_node(a, b)) {
+        pw_value_release(&seg);
         return PW_OK;
+    }
     pw_err rc = push_seg(d, seg);
     if (rc)
         return rc;
