@@ -145,6 +145,9 @@ static pw_err check_path(ctx *c, const pw_value *path, const char *what)
         return fail(c, PW_EOP, "%s is a %s, not an array of segments", what,
                     pw_kind_name(pw_value_kind(path)));
     size_t n = pw_value_len(path);
+    if (n > PW_MAX_PATH_SEGMENTS)
+        return fail(c, PW_ELIMIT, "%s has %zu segments, more than %d", what, n,
+                    PW_MAX_PATH_SEGMENTS);
     for (size_t d = 0; d < n; d++) {
         pw__seg g;
         if (!pw__seg_read(pw_array_get(path, d), &g))

@@ -1477,3 +1477,41 @@ Test(patch_property, rfc6902_random_lists_invert_and_roll_back)
 {
     property_loop(PW_DIALECT_RFC6902);
 }
+
+Test(patch_limits, path_longer_than_the_limit_is_refused)
+{
+    pw_value segs[PW_MAX_PATH_SEGMENTS + 1];
+    for (size_t i = 0; i <= PW_MAX_PATH_SEGMENTS; i++)
+        segs[i] = S("a");
+    pw_value obj;
+    cr_assert_eq(pw_object_new(&obj, 0), PW_OK);
+    immer_fails(obj, PW_OP_ADD, arr_of(PW_MAX_PATH_SEGMENTS + 1, segs), pw_int(1), PW_ELIMIT,
+                "more than 1024");
+}
+
+/* Nesting through patches stops at the path limit: one add per step, each a
+ * level deeper, cannot go past it. */
+Test(patch_limits, patches_cannot_nest_a_document_past_the_path_limit)
+{
+    pw_value doc;
+    cr_assert_eq(pw_object_new(&doc, 0), PW_OK);
+    pw_value path;
+    cr_assert_eq(pw_array_new(&path, 0), PW_OK);
+    pw_err rc = PW_OK;
+    size_t depth = 0;
+    for (; depth < PW_MAX_PATH_SEGMENTS + 10 && rc == PW_OK; depth++) {
+        cr_assert_eq(pw_array_push(&path, S("a")), PW_OK);
+        pw_value child;
+        cr_assert_eq(pw_object_new(&child, 0), PW_OK);
+        pw_patches l;
+        pw_patches_init(&l, PW_DIALECT_IMMER);
+        cr_assert_eq(pw_patches_push(&l, PW_OP_ADD, pw_value_retain(path), N, child, true),
+                     PW_OK);
+        rc = pw_patches_apply(&doc, &l, NULL, NULL);
+        pw_patches_clear(&l);
+    }
+    cr_assert_eq(rc, PW_ELIMIT);
+    cr_assert_eq(depth, PW_MAX_PATH_SEGMENTS + 1);
+    pw_value_release(&path);
+    pw_value_release(&doc);
+}

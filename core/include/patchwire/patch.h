@@ -19,6 +19,11 @@
 extern "C" {
 #endif
 
+/* pw_patches_apply refuses a path (or from) longer than this. A decoded value
+ * is at most max_depth deep, so this bounds how deep patches can make a
+ * document, whatever a peer sends over time. */
+#define PW_MAX_PATH_SEGMENTS 1024
+
 typedef enum pw_op {
     PW_OP_ADD = 0,
     PW_OP_REMOVE,
