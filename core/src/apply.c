@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "path_internal.h"
+#include "patchwire/codec.h"
 #include "patchwire/patch.h"
 #include "value_internal.h"
 
@@ -598,11 +599,27 @@ out:
 
 /* ---------------------------------------------------------------- ops */
 
+/* Paths are at most PW_MAX_PATH_SEGMENTS long and added values at most the
+ * default decode depth deep, so documents stay within this depth; move and
+ * copy, which add a value taken from the document itself, are held to it. */
+#define MAX_DOC_DEPTH (PW_MAX_PATH_SEGMENTS + PW_DEFAULT_MAX_DEPTH)
+
+static pw_err check_nesting(ctx *c, const pw_value *v, const pw_value *path)
+{
+    size_t at = pw_value_len(path);
+    if (at <= MAX_DOC_DEPTH && !pw__value_deeper_than(v, MAX_DOC_DEPTH - at))
+        return PW_OK;
+    return fail(c, PW_ELIMIT, "the value would nest the document deeper than %d levels",
+                MAX_DOC_DEPTH);
+}
+
 static pw_err do_move(ctx *c, pw_value *doc, const pw_patch *pt)
 {
     const pw_value *src;
     pw_err rc = lookup(c, doc, &pt->from, "from", &src);
     if (rc)
+        return rc;
+    if ((rc = check_nesting(c, src, &pt->path)))
         return rc;
     if (path_prefix(&pt->from, &pt->path, true))
         return PW_OK;
@@ -619,6 +636,8 @@ static pw_err do_copy(ctx *c, pw_value *doc, const pw_patch *pt)
     const pw_value *src;
     pw_err rc = lookup(c, doc, &pt->from, "from", &src);
     if (rc)
+        return rc;
+    if ((rc = check_nesting(c, src, &pt->path)))
         return rc;
     return do_add(c, doc, &pt->path, pw_value_retain(*src), true, -1);
 }

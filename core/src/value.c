@@ -777,3 +777,43 @@ pw_err pw__object_insert_at(pw_value *obj, size_t pos, pw_value key, pw_value v)
     index_drop(o); /* positions moved: rebuilt on the next lookup */
     return PW_OK;
 }
+
+bool pw__value_deeper_than(const pw_value *v, size_t limit)
+{
+    if (v->tag_ != PW__TAG_ARR && v->tag_ != PW__TAG_OBJ)
+        return false;
+    if (limit == 0)
+        return true;
+    /* depth-first, one frame per open container, never more than limit */
+    struct frame {
+        const pw_value *c;
+        size_t i;
+    } *stack = malloc(limit * sizeof *stack);
+    if (!stack)
+        return true; /* cannot tell: the caller refuses, which is safe */
+    size_t n = 0;
+    bool deeper = false;
+    stack[n++] = (struct frame){v, 0};
+    while (n && !deeper) {
+        struct frame *f = &stack[n - 1];
+        size_t len = pw_value_len(f->c);
+        if (f->i == len) {
+            n--;
+            continue;
+        }
+        const pw_value *child;
+        if (f->c->tag_ == PW__TAG_ARR)
+            child = &arr_node(f->c)->items[f->i];
+        else
+            child = &obj_node(f->c)->items[f->i].val;
+        f->i++;
+        if (child->tag_ != PW__TAG_ARR && child->tag_ != PW__TAG_OBJ)
+            continue;
+        if (n == limit)
+            deeper = true;
+        else
+            stack[n++] = (struct frame){child, 0};
+    }
+    free(stack);
+    return deeper;
+}

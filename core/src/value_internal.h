@@ -67,4 +67,8 @@ void *pw__node_alloc(size_t size, uint8_t kind);
  * object exactly, key order included. */
 pw_err pw__object_insert_at(pw_value *obj, size_t pos, pw_value key, pw_value v);
 
+/* True if v nests containers more than `limit` levels deep (a scalar is 0
+ * deep, [] is 1, [[]] is 2). Iterative; also true when out of memory. */
+bool pw__value_deeper_than(const pw_value *v, size_t limit);
+
 #endif

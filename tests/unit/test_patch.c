@@ -1515,3 +1515,63 @@ Test(patch_limits, patches_cannot_nest_a_document_past_the_path_limit)
     pw_value_release(&path);
     pw_value_release(&doc);
 }
+
+/* {"n":{"n":...levels deep...},"v":[[...512 deep...]]} */
+static pw_value chain_doc(size_t levels)
+{
+    pw_value chain;
+    cr_assert_eq(pw_object_new(&chain, 1), PW_OK);
+    for (size_t i = 0; i < levels; i++) {
+        pw_value up;
+        cr_assert_eq(pw_object_new(&up, 1), PW_OK);
+        cr_assert_eq(pw_object_set_str(&up, "n", 1, chain, NULL), PW_OK);
+        chain = up;
+    }
+    pw_value deep_arr = pw_null();
+    for (int i = 0; i < 512; i++) {
+        pw_value a;
+        cr_assert_eq(pw_array_new(&a, 1), PW_OK);
+        if (i)
+            cr_assert_eq(pw_array_push(&a, deep_arr), PW_OK);
+        deep_arr = a;
+    }
+    cr_assert_eq(pw_object_set_str(&chain, "v", 1, deep_arr, NULL), PW_OK);
+    return chain;
+}
+
+/* Moves or copies the 1100-deep "/n" chain into the nested arrays of "/v",
+ * k levels down: the path has k + 2 segments, the value is 1100 deep. */
+static void nest_chain(pw_op op, size_t k, pw_err want)
+{
+    pw_value doc = chain_doc(1100);
+    char *to = malloc(k * 2 + 5);
+    size_t w = 0;
+    memcpy(to, "/v", 2);
+    w = 2;
+    for (size_t i = 0; i < k; i++) {
+        to[w++] = '/';
+        to[w++] = '0';
+    }
+    memcpy(to + w, "/-", 3);
+    pw_value before = deep(&doc);
+    pw_patches l;
+    pw_patches_init(&l, PW_DIALECT_RFC6902);
+    rp_from(&l, op, "/n", to);
+    pw_error e;
+    cr_assert_eq(pw_patches_apply(&doc, &l, NULL, &e), want, "%s to depth %zu: %s",
+                 pw_op_name(op), k, e.msg);
+    if (want)
+        cr_assert(same(&doc, &before));
+    pw_value_release(&before);
+    pw_patches_clear(&l);
+    free(to);
+    pw_value_release(&doc);
+}
+
+Test(patch_limits, move_and_copy_cannot_nest_a_document_past_its_depth_bound)
+{
+    nest_chain(PW_OP_MOVE, 400, PW_OK);     /* 402 + 1100 levels */
+    nest_chain(PW_OP_COPY, 434, PW_OK);     /* 436 + 1100 = 1536, the bound */
+    nest_chain(PW_OP_MOVE, 435, PW_ELIMIT); /* one past it */
+    nest_chain(PW_OP_COPY, 440, PW_ELIMIT);
+}
