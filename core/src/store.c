@@ -618,10 +618,14 @@ static pw_err edit(pw_store *s, const char *key, size_t key_len, edit_kind kind,
         pw_value_release(&v);
         return rc;
     }
+    if (!path) {
+        pw_value_release(&v);
+        pw_error_set(err, PW_EINVAL, "%s: no path", edit_name(kind));
+        return pw__store_key_error(err, PW_EINVAL, st);
+    }
     pw_patches p;
     pw_patches_init(&p, PW_DIALECT_IMMER);
-    rc = path ? build_edit(&st->doc, kind, path, v, &p, err)
-              : (pw_value_release(&v), edit_fail(err, PW_EINVAL, kind, path, "no path"));
+    rc = build_edit(&st->doc, kind, path, v, &p, err);
     if (!rc)
         rc = local_change(s, st, &p, err);
     else

@@ -15,6 +15,7 @@
  * no longer applies (remote changes removed what it touched) is dropped and
  * its error returned.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,7 +158,7 @@ static pw_err refuse_busy(const pw_store *s)
 
 pw_err pw_store_begin(pw_store *s)
 {
-    if (refuse_busy(s) || s->depth == UINT32_MAX)
+    if (refuse_busy(s) || s->depth == UINT_MAX)
         return PW_EINVAL;
     s->depth++;
     return PW_OK;
@@ -289,6 +290,10 @@ static pw_err history_step(pw_store *s, const char *key, size_t key_len, bool un
     pw_patches step = from->items[--from->len], back;
     pw_patches_init(&back, PW_DIALECT_IMMER);
     rc = pw_patches_apply(&st->doc, &step, &back, err);
+    if (rc == PW_ENOMEM) { /* the step still applies: keep it */
+        from->len++;
+        return pw__store_key_error(err, rc, st);
+    }
     if (rc) {
         char reason[sizeof err->msg];
         if (err) {

@@ -11,6 +11,17 @@
  *
  * One thread owns a store. The store does no I/O: a replica (or any program)
  * takes the outgoing lists through the on_local callback.
+ *
+ * Callbacks (on_local and subscribers) run after the change is complete and
+ * recorded; on_local first, then the subscribers in subscription order. A
+ * callback may read the store, subscribe and unsubscribe (itself included),
+ * but every call that would change it fails with PW_EINVAL, and it must not
+ * free the store. A change that applies no patch (an empty list, an RFC 6902
+ * list of tests) calls nothing and records nothing. A failed call changes
+ * nothing and calls nothing.
+ *
+ * Errors: an unknown key is PW_EINVAL; a failing patch list gives the code
+ * and message of pw_patches_apply (index and path) prefixed with the key.
  */
 #ifndef PATCHWIRE_STORE_H
 #define PATCHWIRE_STORE_H
@@ -36,7 +47,10 @@ typedef enum pw_origin {
 } pw_origin;
 
 /* What a subscriber is told after each change of a key. `patches` are the
- * Immer patches that were applied (for a FullSync: one replace of the root);
+ * Immer patches that were applied (for a FullSync: one replace of the root;
+ * for a list given in RFC 6902 form: its Immer equivalent, computed as the
+ * diff of the document before and after, so ops may be ordered or shaped
+ * differently from the list given, e.g. a move becomes a remove and an add);
  * they and `doc` are valid during the call only (retain `*doc` to keep it). */
 typedef struct pw_change {
     const char *key;
@@ -78,23 +92,34 @@ const char *pw_store_key_at(const pw_store *s, size_t i, size_t *key_len);
 
 /* ---- local edits; path is an array value of segments (borrowed) ---- */
 /* Sets the value at path: an object member (created if missing) or an
- * existing array element; an empty path replaces the whole document. */
+ * existing array element; an empty path replaces the whole document.
+ * Segments are strings or non-negative ints; "3" and 3 both index an array,
+ * and the patch sent carries the int (an object key is sent as a string).
+ * PW_ETYPE: path not an array or a bad segment; PW_ENOPATH: a segment before
+ * the last does not resolve (or names a missing member to remove); PW_ERANGE:
+ * the last index is out of range. v is taken, on failure too. */
 pw_err pw_store_set(pw_store *s, const char *key, size_t key_len, const pw_value *path,
                     pw_value v, pw_error *err);
 /* Inserts into the array that path's parent names, before the index path
- * ends with (== length appends), or sets an object member. */
+ * ends with (== length appends), or sets an object member (an Immer add).
+ * An empty path is PW_EINVAL. */
 pw_err pw_store_insert(pw_store *s, const char *key, size_t key_len, const pw_value *path,
                        pw_value v, pw_error *err);
+/* Removes an existing array element or object member; not the root. */
 pw_err pw_store_remove(pw_store *s, const char *key, size_t key_len, const pw_value *path,
                        pw_error *err);
-/* Applies a patch list as one local change. */
+/* Applies a patch list (borrowed; Immer or RFC 6902) as one local change. */
 pw_err pw_store_apply(pw_store *s, const char *key, size_t key_len, const pw_patches *p,
                       pw_error *err);
 
 /* ---- transactions (nested; per store, spanning every key) ----
  * Edits inside a transaction apply at once (subscribers are told at once);
- * the outermost commit sends one list per changed key and records one undo
- * step per key; abort restores every changed key exactly and sends nothing. */
+ * the outermost commit sends one list per changed key (in the order keys
+ * were first changed) and records one undo step per key; abort restores
+ * every key changed at that level exactly (key order included: from a
+ * snapshot), tells its subscribers with the restoring patches (origin
+ * LOCAL) and sends nothing. An inner commit merges into the enclosing
+ * level. commit / abort with no open transaction are PW_EINVAL. */
 pw_err pw_store_begin(pw_store *s);
 pw_err pw_store_commit(pw_store *s);
 pw_err pw_store_abort(pw_store *s);
@@ -103,7 +128,12 @@ unsigned pw_store_transaction_depth(const pw_store *s);
 
 /* ---- history (per key) ----
  * PW_ERANGE when there is nothing to undo or redo. A new local edit clears
- * the redo stack. Not allowed inside a transaction (PW_EINVAL). */
+ * the redo stack. Not allowed inside a transaction (PW_EINVAL). Undo and
+ * redo are local changes: on_local sends their patches, subscribers are
+ * told. Remote patches do not touch the history, so a step may no longer
+ * apply after one (what it changed was removed): the call then fails with
+ * the apply error and the step is dropped. Undoing the removal of an object
+ * member re-adds it at the end of its object (as Immer's inverse does). */
 pw_err pw_store_undo(pw_store *s, const char *key, size_t key_len, pw_error *err);
 pw_err pw_store_redo(pw_store *s, const char *key, size_t key_len, pw_error *err);
 bool pw_store_can_undo(const pw_store *s, const char *key, size_t key_len);
@@ -123,9 +153,12 @@ pw_err pw_store_fullsync(pw_store *s, const char *key, size_t key_len, pw_value 
  * cb runs after every change of `key` (key NULL: of every key) whose patches
  * touch `prefix` (an array of segments, borrowed and copied; NULL: any
  * change): a patch touches it when one path is a prefix of the other. Each
- * change calls cb once, with all of its patches. Returns an id > 0 for
- * pw_store_unsubscribe, or 0 when out of memory. A callback may read the
- * store but must not change it. */
+ * change calls cb once, with all of its patches; a FullSync reaches every
+ * subscriber of the key. Segments compare as in paths (int 3 equals "3").
+ * Returns an id > 0 for pw_store_unsubscribe, or 0 when out of memory, cb is
+ * NULL or prefix is not an array of segments. A subscription made inside a
+ * callback hears from the next change on; unsubscribing inside a callback
+ * is safe. */
 uint64_t pw_store_subscribe(pw_store *s, const char *key, size_t key_len, const pw_value *prefix,
                             pw_change_cb cb, void *userdata);
 void pw_store_unsubscribe(pw_store *s, uint64_t id);
