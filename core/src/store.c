@@ -238,8 +238,7 @@ pw_err pw__store_key_error(pw_error *err, pw_err code, const pw__state *st)
     return code;
 }
 
-pw_err pw__store_state(pw_store *s, const char *key, size_t key_len, pw__state **out,
-                       pw_error *err)
+pw_err pw__store_state(pw_store *s, const char *key, size_t key_len, pw__state **out, pw_error *err)
 {
     pw_error_clear(err);
     pw_err rc = refuse_busy(s, err);
@@ -416,8 +415,7 @@ static void move_patches(pw_patches *dst, pw_patches *src)
 
 /* The Immer patches a change of *doc from *before made, and (when inv is
  * non-NULL) the ones that undo it. On failure *doc is put back. */
-static pw_err immer_equivalent(pw_value *doc, pw_value *before, pw_patches *fwd,
-                               pw_patches *inv)
+static pw_err immer_equivalent(pw_value *doc, pw_value *before, pw_patches *fwd, pw_patches *inv)
 {
     pw_err rc = pw_diff(before, doc, fwd);
     if (!rc && inv)
@@ -434,8 +432,7 @@ static pw_err immer_equivalent(pw_value *doc, pw_value *before, pw_patches *fwd,
 /* Applies p (borrowed, either dialect) to st as one local change. */
 static pw_err local_change(pw_store *s, pw__state *st, const pw_patches *p, pw_error *err)
 {
-    bool rfc = p->dialect == PW_DIALECT_RFC6902, txn = s->depth > 0,
-         hist = s->opts.max_history > 0;
+    bool rfc = p->dialect == PW_DIALECT_RFC6902, txn = s->depth > 0, hist = s->opts.max_history > 0;
     pw_patches fwd, inv;
     pw_patches_init(&fwd, PW_DIALECT_IMMER);
     pw_patches_init(&inv, PW_DIALECT_IMMER);
@@ -464,7 +461,8 @@ static pw_err local_change(pw_store *s, pw__state *st, const pw_patches *p, pw_e
     if (rfc) {
         rc = immer_equivalent(&st->doc, &before, &fwd, txn || hist ? &inv : NULL);
         if (!rc && txn &&
-            (!pw__patches_reserve(&st->fwd, fwd.len) || !pw__patches_reserve(&st->inv_rev, inv.len)))
+            (!pw__patches_reserve(&st->fwd, fwd.len) ||
+             !pw__patches_reserve(&st->inv_rev, inv.len)))
             rc = PW_ENOMEM;
         if (rc) {
             pw_patches_clear(&fwd);
@@ -563,8 +561,7 @@ static pw_err build_edit(const pw_value *doc, edit_kind kind, const pw_value *pa
         if (k == PW_ARRAY) {
             size_t i, len = pw_value_len(cur);
             if (pw__seg_index(&g, &i) != PW__IDX_OK) {
-                rc = edit_fail(err, PW_ENOPATH, kind, path, "segment %zu is not an array index",
-                               d);
+                rc = edit_fail(err, PW_ENOPATH, kind, path, "segment %zu is not an array index", d);
                 goto fail;
             }
             bool fits = last && kind == EDIT_INSERT ? i <= len : i < len;
@@ -634,8 +631,8 @@ static pw_err edit(pw_store *s, const char *key, size_t key_len, edit_kind kind,
     return rc;
 }
 
-pw_err pw_store_set(pw_store *s, const char *key, size_t key_len, const pw_value *path,
-                    pw_value v, pw_error *err)
+pw_err pw_store_set(pw_store *s, const char *key, size_t key_len, const pw_value *path, pw_value v,
+                    pw_error *err)
 {
     return edit(s, key, key_len, EDIT_SET, path, v, err);
 }
@@ -656,8 +653,7 @@ pw_err pw_store_remove(pw_store *s, const char *key, size_t key_len, const pw_va
 
 static pw_err refuse_in_transaction(const pw_store *s, const char *what, pw_error *err)
 {
-    return s->depth ? pw_error_set(err, PW_EINVAL, "store: %s inside a transaction", what)
-                    : PW_OK;
+    return s->depth ? pw_error_set(err, PW_EINVAL, "store: %s inside a transaction", what) : PW_OK;
 }
 
 pw_err pw_store_apply_remote(pw_store *s, const char *key, size_t key_len, const pw_patches *p,

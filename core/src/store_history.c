@@ -266,8 +266,7 @@ pw_err pw_store_abort(pw_store *s)
 }
 
 /* One undo (from = undo, to = redo) or redo (the other way round). */
-static pw_err history_step(pw_store *s, const char *key, size_t key_len, bool undo,
-                           pw_error *err)
+static pw_err history_step(pw_store *s, const char *key, size_t key_len, bool undo, pw_error *err)
 {
     pw__state *st;
     pw_err rc = pw__store_state(s, key, key_len, &st, err);

@@ -39,7 +39,7 @@ typedef struct pw__state {
     pw_patches fwd, inv_rev;
     pw__mark *marks;
     size_t nmarks, cap_marks;
-    bool dirty; /* on the store's list of keys the open transaction touched */
+    bool dirty;      /* on the store's list of keys the open transaction touched */
     bool aborting;   /* during pw_store_abort: restored, subscribers not told yet */
     size_t abort_at; /* during pw_store_abort: where the restoring patches start */
 } pw__state;

@@ -340,12 +340,12 @@ Test(store_edit, bad_paths_are_errors)
     cr_assert_eq(pw_store_set(s, K, &p, pw_int(1), &err), PW_ETYPE);
     cr_assert(strstr(err.msg, "app"), "%s", err.msg);
     pw_value_release(&p);
-    cr_assert_eq(set(s, "[\"a\",\"b\"]", pw_int(1)), PW_ENOPATH);  /* into a scalar */
-    cr_assert_eq(set(s, "[\"x\",\"b\"]", pw_int(1)), PW_ENOPATH);  /* missing parent */
-    cr_assert_eq(set(s, "[\"l\",\"x\"]", pw_int(1)), PW_ENOPATH);  /* not an index */
-    cr_assert_eq(set(s, "[\"l\",-1]", pw_int(1)), PW_ETYPE);       /* negative */
-    cr_assert_eq(set(s, "[true]", pw_int(1)), PW_ETYPE);           /* not a segment */
-    cr_assert_eq(set(s, "[\"__proto__\"]", pw_int(1)), PW_EOP);    /* refused by apply */
+    cr_assert_eq(set(s, "[\"a\",\"b\"]", pw_int(1)), PW_ENOPATH); /* into a scalar */
+    cr_assert_eq(set(s, "[\"x\",\"b\"]", pw_int(1)), PW_ENOPATH); /* missing parent */
+    cr_assert_eq(set(s, "[\"l\",\"x\"]", pw_int(1)), PW_ENOPATH); /* not an index */
+    cr_assert_eq(set(s, "[\"l\",-1]", pw_int(1)), PW_ETYPE);      /* negative */
+    cr_assert_eq(set(s, "[true]", pw_int(1)), PW_ETYPE);          /* not a segment */
+    cr_assert_eq(set(s, "[\"__proto__\"]", pw_int(1)), PW_EOP);   /* refused by apply */
     cr_assert_eq(insert(s, "[]", pw_int(1)), PW_EINVAL);
     cr_assert_eq(pw_store_set(s, K, NULL, pw_int(1), NULL), PW_EINVAL);
     assert_doc(s, "app", "{\"a\":5,\"l\":[]}");
@@ -357,8 +357,9 @@ Test(store_edit, bad_paths_are_errors)
 Test(store_edit, apply_immer_list_sends_it)
 {
     pw_store *s = setup("{\"items\":[]}");
-    pw_patches p = patches("[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":{\"title\":\"milk\"}},"
-                           "{\"op\":\"replace\",\"path\":[\"n\"],\"value\":1}]");
+    pw_patches p =
+        patches("[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":{\"title\":\"milk\"}},"
+                "{\"op\":\"replace\",\"path\":[\"n\"],\"value\":1}]");
     cr_assert_eq(pw_store_apply(s, K, &p, NULL), PW_OK);
     assert_doc(s, "app", "{\"items\":[{\"title\":\"milk\"}],\"n\":1}");
     sent_is(0, "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":{\"title\":\"milk\"}},"
@@ -491,10 +492,9 @@ Test(store_txn, abort_restores_exactly_and_sends_nothing)
     cr_assert_eq(sent.n, 0);
     cr_assert_eq(subs.n, 4);
     cr_assert_eq(subs.calls[3].origin, PW_ORIGIN_LOCAL);
-    cr_assert_str_eq(subs.calls[3].patches,
-                     "[{\"op\":\"remove\",\"path\":[\"d\"]},"
-                     "{\"op\":\"remove\",\"path\":[\"c\",0]},"
-                     "{\"op\":\"add\",\"path\":[\"a\"],\"value\":1}]");
+    cr_assert_str_eq(subs.calls[3].patches, "[{\"op\":\"remove\",\"path\":[\"d\"]},"
+                                            "{\"op\":\"remove\",\"path\":[\"c\",0]},"
+                                            "{\"op\":\"add\",\"path\":[\"a\"],\"value\":1}]");
     cr_assert_str_eq(subs.calls[3].doc, "{\"a\":1,\"b\":2,\"c\":[1,2]}");
     cr_assert_not(pw_store_can_undo(s, K));
     rec_free(&subs);
@@ -710,7 +710,8 @@ Test(store_remote, fullsync_replaces_sets_version_and_clears_history)
     cr_assert_eq(subs.n, 4, "a fullsync reaches every subscriber of the key");
     cr_assert_eq(subs.calls[3].origin, PW_ORIGIN_FULLSYNC);
     cr_assert_eq(subs.calls[3].version, 12);
-    cr_assert_str_eq(subs.calls[3].patches, "[{\"op\":\"replace\",\"path\":[],\"value\":{\"z\":1}}]");
+    cr_assert_str_eq(subs.calls[3].patches,
+                     "[{\"op\":\"replace\",\"path\":[],\"value\":{\"z\":1}}]");
     pw_value_release(&at);
     rec_free(&subs);
     teardown(s);
@@ -917,16 +918,28 @@ static void random_edit(pw_store *s)
     pw_value_release(&path);
 }
 
+/* Applies each change's patches to a copy, as a peer would. */
+static void mirror(const pw_change *ch, void *userdata)
+{
+    pw_error err;
+    cr_assert_eq(pw_patches_apply(userdata, ch->patches, NULL, &err), PW_OK, "%s", err.msg);
+}
+
 Test(store_property, undo_all_gives_the_start_redo_all_gives_the_end)
 {
     randdoc_seed(0x5eed5eedu);
     for (int round = 0; round < 200; round++) {
+        pw_value start = randdoc_value(3, NULL);
+        /* what a hub would hold (on_local) and what a view would show */
+        pw_value sent_copy = pw_value_retain(start), told_copy = pw_value_retain(start);
         pw_store_options o;
         pw_store_options_init(&o);
         o.max_history = 1000;
+        o.on_local = mirror;
+        o.on_local_userdata = &sent_copy;
         pw_store *s = pw_store_new(&o);
-        pw_value start = randdoc_value(3, NULL);
         cr_assert_eq(pw_store_create(s, K, pw_value_retain(start)), PW_OK);
+        pw_store_subscribe(s, K, NULL, mirror, &told_copy);
         size_t ops = 1 + randdoc_below(30);
         for (size_t i = 0; i < ops; i++) {
             size_t what = randdoc_below(10);
@@ -935,16 +948,23 @@ Test(store_property, undo_all_gives_the_start_redo_all_gives_the_end)
             else if (what < 3)
                 pw_store_redo(s, K, NULL);
             else if (what < 4) {
+                pw_value before = pw_value_retain(*pw_store_get(s, K));
                 pw_store_begin(s);
                 size_t m = randdoc_below(4);
                 for (size_t j = 0; j < m; j++)
                     random_edit(s);
-                if (randdoc_below(4) == 0)
+                if (randdoc_below(4) == 0) {
                     pw_store_abort(s);
-                else
+                    cr_assert(pw_value_equal(pw_store_get(s, K), &before), "round %d: abort",
+                              round);
+                } else {
                     pw_store_commit(s);
+                }
+                pw_value_release(&before);
             } else
                 random_edit(s);
+            cr_assert(pw_value_equal(pw_store_get(s, K), &sent_copy), "round %d: sent", round);
+            cr_assert(pw_value_equal(pw_store_get(s, K), &told_copy), "round %d: told", round);
         }
         pw_value end = pw_value_retain(*pw_store_get(s, K));
         size_t undone = 0;
@@ -956,8 +976,43 @@ Test(store_property, undo_all_gives_the_start_redo_all_gives_the_end)
         for (size_t i = 0; i < undone; i++)
             cr_assert_eq(pw_store_redo(s, K, NULL), PW_OK, "round %d", round);
         cr_assert(pw_value_equal(pw_store_get(s, K), &end), "round %d: redo all", round);
+        cr_assert(pw_value_equal(&sent_copy, &end), "round %d: sent after redo", round);
         pw_value_release(&start);
         pw_value_release(&end);
+        pw_value_release(&sent_copy);
+        pw_value_release(&told_copy);
+        pw_store_free(s);
+    }
+}
+
+Test(store_property, rfc_lists_are_sent_as_equivalent_immer_lists)
+{
+    randdoc_seed(0xabcdef12u);
+    for (int round = 0; round < 300; round++) {
+        pw_value a = randdoc_value(3, NULL), b = pw_value_retain(a);
+        randdoc_mutate(&b, 3);
+        pw_patches d;
+        pw_patches_init(&d, PW_DIALECT_RFC6902);
+        cr_assert_eq(pw_diff(&a, &b, &d), PW_OK);
+        pw_value sent_copy = pw_value_retain(a);
+        pw_store_options o;
+        pw_store_options_init(&o);
+        o.on_local = mirror;
+        o.on_local_userdata = &sent_copy;
+        pw_store *s = pw_store_new(&o);
+        cr_assert_eq(pw_store_create(s, K, pw_value_retain(a)), PW_OK);
+        cr_assert_eq(pw_store_apply(s, K, &d, NULL), PW_OK);
+        cr_assert(pw_value_equal(pw_store_get(s, K), &b), "round %d", round);
+        cr_assert(pw_value_equal(&sent_copy, &b), "round %d: sent", round);
+        if (pw_store_can_undo(s, K)) {
+            cr_assert_eq(pw_store_undo(s, K, NULL), PW_OK);
+            cr_assert(pw_value_equal(pw_store_get(s, K), &a), "round %d: undo", round);
+            cr_assert(pw_value_equal(&sent_copy, &a), "round %d: undo sent", round);
+        }
+        pw_patches_clear(&d);
+        pw_value_release(&a);
+        pw_value_release(&b);
+        pw_value_release(&sent_copy);
         pw_store_free(s);
     }
 }

@@ -98,8 +98,8 @@ const char *pw_store_key_at(const pw_store *s, size_t i, size_t *key_len);
  * PW_ETYPE: path not an array or a bad segment; PW_ENOPATH: a segment before
  * the last does not resolve (or names a missing member to remove); PW_ERANGE:
  * the last index is out of range. v is taken, on failure too. */
-pw_err pw_store_set(pw_store *s, const char *key, size_t key_len, const pw_value *path,
-                    pw_value v, pw_error *err);
+pw_err pw_store_set(pw_store *s, const char *key, size_t key_len, const pw_value *path, pw_value v,
+                    pw_error *err);
 /* Inserts into the array that path's parent names, before the index path
  * ends with (== length appends), or sets an object member (an Immer add).
  * An empty path is PW_EINVAL. */
