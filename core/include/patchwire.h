@@ -7,6 +7,7 @@
 #include "patchwire/error.h"
 #include "patchwire/msg.h"
 #include "patchwire/patch.h"
+#include "patchwire/store.h"
 #include "patchwire/value.h"
 #include "patchwire/version.h"
 
