@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "path_internal.h"
 #include "patchwire/patch.h"
 
@@ -52,27 +53,17 @@ void pw_patches_clear(pw_patches *p)
 }
 
 /* Room for `more` patches past len; false when out of memory. */
-static bool patches_reserve(pw_patches *p, size_t more)
+bool pw__patches_reserve(pw_patches *p, size_t more)
 {
-    if (more <= p->cap - p->len)
-        return true;
     if (more > SIZE_MAX / sizeof(pw_patch) - p->len)
         return false;
-    size_t cap = p->cap < 8 ? 8 : p->cap;
-    while (cap < p->len + more)
-        cap = cap > SIZE_MAX / sizeof(pw_patch) / 2 ? p->len + more : cap * 2;
-    pw_patch *items = realloc(p->items, cap * sizeof *items);
-    if (!items)
-        return false;
-    p->items = items;
-    p->cap = cap;
-    return true;
+    return pw__grow((void **)&p->items, NULL, &p->cap, p->len + more, sizeof(pw_patch));
 }
 
 pw_err pw_patches_push(pw_patches *p, pw_op op, pw_value path, pw_value from, pw_value value,
                        bool has_value)
 {
-    if (!patches_reserve(p, 1)) {
+    if (!pw__patches_reserve(p, 1)) {
         pw_value_release(&path);
         pw_value_release(&from);
         pw_value_release(&value);
@@ -92,7 +83,7 @@ pw_err pw_patches_push(pw_patches *p, pw_op op, pw_value path, pw_value from, pw
 /* Moves every patch of src to the end of dst (same dialect), all or nothing. */
 static bool patches_move_all(pw_patches *dst, pw_patches *src)
 {
-    if (!patches_reserve(dst, src->len))
+    if (!pw__patches_reserve(dst, src->len))
         return false;
     if (src->len)
         memcpy(&dst->items[dst->len], src->items, src->len * sizeof *src->items);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "patchwire/patch.h"
 #include "patchwire/value.h"
 
 typedef struct pw__seg {
@@ -106,5 +107,8 @@ static inline bool pw__seg_forbidden(const pw__seg *g)
 /* Writes a path (array of segments) as pointer-like text for messages,
  * shortened with "..." when it does not fit; "" for the root. */
 void pw__path_text(const pw_value *path, char *buf, size_t size);
+
+/* Room for `more` patches past p->len (patch.c); false when out of memory. */
+bool pw__patches_reserve(pw_patches *p, size_t more);
 
 #endif

@@ -19,25 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "path_internal.h"
 #include "patchwire/store.h"
 #include "store_internal.h"
-
-bool pw__patches_reserve(pw_patches *p, size_t more)
-{
-    if (more <= p->cap - p->len)
-        return true;
-    if (more > SIZE_MAX / 2 / sizeof(pw_patch) - p->len)
-        return false;
-    size_t cap = p->cap < 8 ? 8 : p->cap;
-    while (cap < p->len + more)
-        cap *= 2;
-    pw_patch *items = realloc(p->items, cap * sizeof *items);
-    if (!items)
-        return false;
-    p->items = items;
-    p->cap = cap;
-    return true;
-}
 
 bool pw__steps_reserve(pw__steps *st, size_t more)
 {

@@ -84,7 +84,6 @@ void pw__store_notify(pw_store *s, pw__state *st, pw_origin origin, const pw_pat
 pw_err pw__store_key_error(pw_error *err, pw_err code, const pw__state *st);
 
 /* ---- store_history.c ---- */
-bool pw__patches_reserve(pw_patches *p, size_t more);
 bool pw__steps_reserve(pw__steps *st, size_t more);
 void pw__steps_clear(pw__steps *st);
 /* Pushes a step (taken) onto a reserved stack, dropping the oldest beyond max. */
