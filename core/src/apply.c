@@ -22,9 +22,11 @@
 #include "patchwire/patch.h"
 #include "value_internal.h"
 
-/* Most nulls one patch may add to an array: where JS makes a sparse array
- * ("length" raised, replace past the end), we materialise the holes. */
-#define MAX_GROWTH ((size_t)1 << 20)
+/* Most array elements one list may add or cut through "length" and through
+ * replaces past the end. JS makes sparse arrays there, we materialise the
+ * holes, and a cut element costs an undo record: without a budget per list,
+ * a few KB of such patches would claim gigabytes. */
+#define MAX_GROWTH ((size_t)1 << 18)
 
 typedef struct undo {
     pw_patch p;
@@ -43,7 +45,20 @@ typedef struct ctx {
     pw_error *err; /* NULL while rolling back */
     size_t index;  /* of the patch being applied */
     const pw_patch *patch;
+    size_t budget; /* elements left for "length" and past-the-end changes */
 } ctx;
+
+/* Takes n from the list's budget of added or cut elements (rollback has none
+ * to spend: it only undoes what was paid for). */
+static bool spend(ctx *c, size_t n)
+{
+    if (!c->log)
+        return true;
+    if (n > c->budget)
+        return false;
+    c->budget -= n;
+    return true;
+}
 
 /* ---------------------------------------------------------------- undo log */
 
@@ -485,9 +500,10 @@ static pw_err set_length(ctx *c, pw_value *arr, const pw_value *path, pw_value v
         return fail(c, PW_EOP, "\"length\" needs a non-negative integer value");
     if (m == len)
         return PW_OK;
+    if (!spend(c, m > len ? m - len : len - m))
+        return fail(c, PW_ELIMIT, "would add or cut %zu elements: over the limit of %zu per list",
+                    m > len ? m - len : len - m, MAX_GROWTH);
     if (m > len) {
-        if (m - len > MAX_GROWTH)
-            return fail(c, PW_ELIMIT, "would add %zu elements (limit %zu)", m - len, MAX_GROWTH);
         if (!log_reserve(c->log, 1) || pw_array_resize(arr, m))
             return no_memory(c);
         log_push(c, PW_OP_REPLACE, pw_value_retain(*path), pw_int((int64_t)len), -1);
@@ -555,9 +571,12 @@ static pw_err do_replace(ctx *c, pw_value *doc, const pw_value *path, pw_value v
         rc = not_index(c, &g);
         goto out;
     }
-    if (i >= len && (c->rfc || i - len > MAX_GROWTH)) {
+    if (i >= len && (c->rfc || !spend(c, i - len))) {
         rc = c->rfc ? fail(c, PW_ERANGE, "index %zu out of range (length %zu)", i, len)
-                    : fail(c, PW_ELIMIT, "index %zu is too far past the end (length %zu)", i, len);
+                    : fail(c, PW_ELIMIT,
+                           "index %zu is too far past the end (length %zu): over the limit of "
+                           "%zu added elements per list",
+                           i, len, MAX_GROWTH);
         goto out;
     }
     if (!log_reserve(c->log, 1)) {
@@ -599,10 +618,11 @@ out:
 
 /* ---------------------------------------------------------------- ops */
 
-/* Paths are at most PW_MAX_PATH_SEGMENTS long and added values at most the
- * default decode depth deep, so documents stay within this depth; move and
- * copy, which add a value taken from the document itself, are held to it. */
-#define MAX_DOC_DEPTH (PW_MAX_PATH_SEGMENTS + PW_DEFAULT_MAX_DEPTH)
+/* How deep patches may make a document: one level less than the default
+ * decode depth, so that a FullSync message carrying it ({"data": DOC} adds a
+ * level) still decodes everywhere. Checked for every value a patch adds
+ * (add, replace, move, copy); a scalar costs nothing to check. */
+#define MAX_DOC_DEPTH (PW_DEFAULT_MAX_DEPTH - 1)
 
 static pw_err check_nesting(ctx *c, const pw_value *v, const pw_value *path)
 {
@@ -668,6 +688,8 @@ static pw_err apply_patch(ctx *c, pw_value *doc, const pw_patch *pt)
     if (c->rfc && wants && !pt->has_value)
         return fail(c, PW_EOP, "missing value");
     pw_value v = pt->has_value ? pt->value : pw_null();
+    if ((pt->op == PW_OP_ADD || pt->op == PW_OP_REPLACE) && (rc = check_nesting(c, &v, &pt->path)))
+        return rc;
     switch (pt->op) {
     case PW_OP_ADD:
         return do_add(c, doc, &pt->path, pw_value_retain(v), pt->has_value, -1);
@@ -718,7 +740,8 @@ pw_err pw_patches_apply(pw_value *doc, const pw_patches *p, pw_patches *inverse,
         return pw_error_set(err, PW_EINVAL, "apply: the inverse list holds the other dialect");
     undo_log log;
     log_init(&log);
-    ctx c = {.rfc = p->dialect == PW_DIALECT_RFC6902, .log = &log, .err = err};
+    ctx c = {
+        .rfc = p->dialect == PW_DIALECT_RFC6902, .log = &log, .err = err, .budget = MAX_GROWTH};
     pw_err rc = PW_OK;
     for (size_t i = 0; i < p->len && !rc; i++) {
         c.index = i;

@@ -567,6 +567,9 @@ static bool is_str_byte(uint8_t b)
 static pw_err bad_key(dec *d, size_t at)
 {
     uint8_t b = d->p[at];
+    if (b == 0xc1)
+        return pw__error_at(d->err, PW_ESYNTAX, at, "msgpack: byte 0xc1 at byte %zu is never used",
+                            at);
     if (is_ext_or_bin(b))
         return pw__error_at(d->err, PW_EUNSUPPORTED, at,
                             "msgpack: %s (0x%02x) at byte %zu is not supported", type_name(b), b,

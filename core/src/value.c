@@ -97,11 +97,23 @@ static void node_dealloc(pw__node *n)
     cache.bytes += c << 4;
 }
 
-static pw__str *str_node(const pw_value *v) { return (pw__str *)v->u_.node; }
-static pw__arr *arr_node(const pw_value *v) { return (pw__arr *)v->u_.node; }
-static pw__obj *obj_node(const pw_value *v) { return (pw__obj *)v->u_.node; }
+static pw__str *str_node(const pw_value *v)
+{
+    return (pw__str *)v->u_.node;
+}
+static pw__arr *arr_node(const pw_value *v)
+{
+    return (pw__arr *)v->u_.node;
+}
+static pw__obj *obj_node(const pw_value *v)
+{
+    return (pw__obj *)v->u_.node;
+}
 
-static bool has_node(const pw_value *v) { return v->tag_ >= PW__TAG_STR; }
+static bool has_node(const pw_value *v)
+{
+    return v->tag_ >= PW__TAG_STR;
+}
 
 static pw__arr *arr_alloc(size_t cap)
 {
@@ -223,7 +235,10 @@ pw_err pw_string_new(pw_value *out, const char *s, size_t len)
     return PW_OK;
 }
 
-pw_err pw_string_cstr(pw_value *out, const char *s) { return pw_string_new(out, s, strlen(s)); }
+pw_err pw_string_cstr(pw_value *out, const char *s)
+{
+    return pw_string_new(out, s, strlen(s));
+}
 
 const char *pw_value_str(const pw_value *v, size_t *len)
 {
@@ -267,16 +282,19 @@ void pw_value_release(pw_value *v)
     *v = pw_null();
 }
 
-bool pw_value_is_shared(const pw_value *v) { return has_node(v) && v->u_.node->refs > 1; }
+bool pw_value_is_shared(const pw_value *v)
+{
+    return has_node(v) && v->u_.node->refs > 1;
+}
 
 /* ---------------------------------------------------------------- reading */
 
 pw_kind pw_value_kind(const pw_value *v)
 {
     static const pw_kind kinds[] = {
-        [PW__TAG_NULL] = PW_NULL,  [PW__TAG_BOOL] = PW_BOOL,  [PW__TAG_INT] = PW_INT,
+        [PW__TAG_NULL] = PW_NULL,     [PW__TAG_BOOL] = PW_BOOL,  [PW__TAG_INT] = PW_INT,
         [PW__TAG_DOUBLE] = PW_DOUBLE, [PW__TAG_SSO] = PW_STRING, [PW__TAG_STR] = PW_STRING,
-        [PW__TAG_ARR] = PW_ARRAY,  [PW__TAG_OBJ] = PW_OBJECT,
+        [PW__TAG_ARR] = PW_ARRAY,     [PW__TAG_OBJ] = PW_OBJECT,
     };
     return kinds[v->tag_];
 }
@@ -288,8 +306,14 @@ const char *pw_kind_name(pw_kind k)
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "invalid";
 }
 
-bool pw_value_bool(const pw_value *v) { return v->tag_ == PW__TAG_BOOL && v->u_.b; }
-int64_t pw_value_int(const pw_value *v) { return v->tag_ == PW__TAG_INT ? v->u_.i : 0; }
+bool pw_value_bool(const pw_value *v)
+{
+    return v->tag_ == PW__TAG_BOOL && v->u_.b;
+}
+int64_t pw_value_int(const pw_value *v)
+{
+    return v->tag_ == PW__TAG_INT ? v->u_.i : 0;
+}
 
 double pw_value_number(const pw_value *v)
 {
@@ -455,8 +479,8 @@ bool pw_value_equal(const pw_value *a, const pw_value *b)
             size_t n;
             const char *k = pw_value_str(&x->items[i].key, &n);
             /* same position first: the common case of equal key order */
-            const pw_value *other = key_eq(&y->items[i].key, k, n) ? &y->items[i].val
-                                                                   : pw_object_get(b, k, n);
+            const pw_value *other =
+                key_eq(&y->items[i].key, k, n) ? &y->items[i].val : pw_object_get(b, k, n);
             if (!other || !pw_value_equal(&x->items[i].val, other))
                 return false;
         }
@@ -618,7 +642,7 @@ pw_err pw_array_insert(pw_value *arr, size_t i, pw_value v)
     pw_err rc = arr->tag_ != PW__TAG_ARR ? PW_ETYPE : i > arr_node(arr)->len ? PW_ERANGE : PW_OK;
     pw__arr *a = rc ? NULL : arr_mut(arr);
     if (!rc && (!a || !pw__grow((void **)&a->items, a->inline_items, &a->cap, a->len + 1,
-                            sizeof(pw_value))))
+                                sizeof(pw_value))))
         rc = PW_ENOMEM;
     if (rc) {
         pw_value_release(&v);
@@ -644,7 +668,7 @@ pw_err pw_array_set(pw_value *arr, size_t i, pw_value v, pw_value *old)
     pw_value *slot = pw_array_get_mut(arr, i);
     if (!slot) {
         pw_value_release(&v);
-        return arr->tag_ != PW__TAG_ARR ? PW_ETYPE
+        return arr->tag_ != PW__TAG_ARR  ? PW_ETYPE
                : i >= arr_node(arr)->len ? PW_ERANGE
                                          : PW_ENOMEM;
     }
@@ -684,7 +708,7 @@ pw_err pw_array_resize(pw_value *arr, size_t n)
 
 pw_err pw_object_set(pw_value *obj, pw_value key, pw_value v, pw_value *old)
 {
-    pw_err rc = obj->tag_ != PW__TAG_OBJ ? PW_ETYPE
+    pw_err rc = obj->tag_ != PW__TAG_OBJ           ? PW_ETYPE
                 : pw_value_kind(&key) != PW_STRING ? PW_ETYPE
                                                    : PW_OK;
     pw__obj *o = rc ? NULL : obj_mut(obj);
@@ -695,8 +719,8 @@ pw_err pw_object_set(pw_value *obj, pw_value key, pw_value v, pw_value *old)
         size_t klen;
         const char *k = pw_value_str(&key, &klen);
         at = obj_find(o, k, klen);
-        if (at < 0 && !pw__grow((void **)&o->items, o->inline_items, &o->cap, o->len + 1,
-                            sizeof(pw__entry)))
+        if (at < 0 &&
+            !pw__grow((void **)&o->items, o->inline_items, &o->cap, o->len + 1, sizeof(pw__entry)))
             rc = PW_ENOMEM;
     }
     if (rc) {
@@ -763,7 +787,7 @@ pw_err pw__object_insert_at(pw_value *obj, size_t pos, pw_value key, pw_value v)
         rc = PW_EINVAL;
     pw__obj *o = rc ? NULL : obj_mut(obj);
     if (!rc && (!o || !pw__grow((void **)&o->items, o->inline_items, &o->cap, o->len + 1,
-                            sizeof(pw__entry))))
+                                sizeof(pw__entry))))
         rc = PW_ENOMEM;
     if (rc) {
         pw_value_release(&key);
@@ -784,36 +808,34 @@ bool pw__value_deeper_than(const pw_value *v, size_t limit)
         return false;
     if (limit == 0)
         return true;
-    /* depth-first, one frame per open container, never more than limit */
+    /* depth-first, one frame per open container, never more than limit;
+     * shallow values (the common case) need no allocation */
     struct frame {
         const pw_value *c;
         size_t i;
-    } *stack = malloc(limit * sizeof *stack);
-    if (!stack)
-        return true; /* cannot tell: the caller refuses, which is safe */
-    size_t n = 0;
+    } inline_stack[32], *stack = inline_stack;
+    if (limit > 32 && !(stack = malloc(limit * sizeof *stack)))
+        stack = inline_stack; /* fall back: checked against 32 levels below */
+    size_t cap = stack == inline_stack ? 32 : limit, n = 0;
     bool deeper = false;
     stack[n++] = (struct frame){v, 0};
     while (n && !deeper) {
         struct frame *f = &stack[n - 1];
-        size_t len = pw_value_len(f->c);
-        if (f->i == len) {
+        if (f->i == pw_value_len(f->c)) {
             n--;
             continue;
         }
-        const pw_value *child;
-        if (f->c->tag_ == PW__TAG_ARR)
-            child = &arr_node(f->c)->items[f->i];
-        else
-            child = &obj_node(f->c)->items[f->i].val;
+        const pw_value *child = f->c->tag_ == PW__TAG_ARR ? &arr_node(f->c)->items[f->i]
+                                                          : &obj_node(f->c)->items[f->i].val;
         f->i++;
         if (child->tag_ != PW__TAG_ARR && child->tag_ != PW__TAG_OBJ)
             continue;
-        if (n == limit)
-            deeper = true;
+        if (n == limit || n == cap)
+            deeper = true; /* n == cap < limit only when out of memory: refuse */
         else
             stack[n++] = (struct frame){child, 0};
     }
-    free(stack);
+    if (stack != inline_stack)
+        free(stack);
     return deeper;
 }

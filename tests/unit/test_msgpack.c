@@ -821,3 +821,8 @@ Test(msgpack, encode_then_decode_is_the_identity_on_nested_documents)
     pw_value_release(&back);
     pw_value_release(&doc);
 }
+
+Test(msgpack_decode, never_used_byte_as_a_map_key_is_a_syntax_error)
+{
+    dec_fail(B(0x81, 0xc1, 0x01), NULL, PW_ESYNTAX, 1, "0xc1");
+}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "patchwire/codec.h"
 #include "patchwire/patch.h"
 
 /* ---------------------------------------------------------------- builders */
@@ -1489,17 +1490,18 @@ Test(patch_limits, path_longer_than_the_limit_is_refused)
                 "more than 1024");
 }
 
-/* Nesting through patches stops at the path limit: one add per step, each a
- * level deeper, cannot go past it. */
-Test(patch_limits, patches_cannot_nest_a_document_past_the_path_limit)
+/* Nesting through patches stops one level short of the default decode
+ * depth: one add per step, each a level deeper, and the deepest document
+ * reached still travels in a FullSync that decodes under the default limits. */
+Test(patch_limits, patches_cannot_nest_a_document_past_what_peers_decode)
 {
     pw_value doc;
     cr_assert_eq(pw_object_new(&doc, 0), PW_OK);
     pw_value path;
     cr_assert_eq(pw_array_new(&path, 0), PW_OK);
     pw_err rc = PW_OK;
-    size_t depth = 0;
-    for (; depth < PW_MAX_PATH_SEGMENTS + 10 && rc == PW_OK; depth++) {
+    size_t steps = 0;
+    while (rc == PW_OK && steps < 2 * PW_DEFAULT_MAX_DEPTH) {
         cr_assert_eq(pw_array_push(&path, S("a")), PW_OK);
         pw_value child;
         cr_assert_eq(pw_object_new(&child, 0), PW_OK);
@@ -1509,14 +1511,30 @@ Test(patch_limits, patches_cannot_nest_a_document_past_the_path_limit)
                      PW_OK);
         rc = pw_patches_apply(&doc, &l, NULL, NULL);
         pw_patches_clear(&l);
+        steps++;
     }
     cr_assert_eq(rc, PW_ELIMIT);
-    cr_assert_eq(depth, PW_MAX_PATH_SEGMENTS + 1);
+    cr_assert_eq(steps, PW_DEFAULT_MAX_DEPTH - 1); /* 510 adds, the 511th refused */
+
+    pw_msg m;
+    pw_msg_init(&m);
+    m.type = PW_MSG_FULLSYNC;
+    cr_assert_eq(pw_string_cstr(&m.key, "k"), PW_OK);
+    m.data = doc;
+    pw_buf bytes = {0};
+    cr_assert_eq(pw_msg_encode(&pw_codec_json, &m, &bytes, NULL), PW_OK);
+    pw_msg back;
+    pw_error e;
+    cr_assert_eq(pw_msg_decode(&pw_codec_json, bytes.data, bytes.len, NULL, &back, &e), PW_OK,
+                 "%s", e.msg);
+    cr_assert(pw_value_equal(&back.data, &m.data));
+    pw_msg_clear(&back);
+    pw_msg_clear(&m);
+    pw_buf_free(&bytes);
     pw_value_release(&path);
-    pw_value_release(&doc);
 }
 
-/* {"n":{"n":...levels deep...},"v":[[...512 deep...]]} */
+/* {"n":{"n":...levels deep...},"v":[[...200 deep...]]} */
 static pw_value chain_doc(size_t levels)
 {
     pw_value chain;
@@ -1528,7 +1546,7 @@ static pw_value chain_doc(size_t levels)
         chain = up;
     }
     pw_value deep_arr = pw_null();
-    for (int i = 0; i < 512; i++) {
+    for (int i = 0; i < 200; i++) {
         pw_value a;
         cr_assert_eq(pw_array_new(&a, 1), PW_OK);
         if (i)
@@ -1539,11 +1557,11 @@ static pw_value chain_doc(size_t levels)
     return chain;
 }
 
-/* Moves or copies the 1100-deep "/n" chain into the nested arrays of "/v",
- * k levels down: the path has k + 2 segments, the value is 1100 deep. */
+/* Moves or copies the 400-deep "/n" chain into the nested arrays of "/v",
+ * k levels down: the path has k + 2 segments, the value is 400 deep. */
 static void nest_chain(pw_op op, size_t k, pw_err want)
 {
-    pw_value doc = chain_doc(1100);
+    pw_value doc = chain_doc(400);
     char *to = malloc(k * 2 + 5);
     size_t w = 0;
     memcpy(to, "/v", 2);
@@ -1570,8 +1588,37 @@ static void nest_chain(pw_op op, size_t k, pw_err want)
 
 Test(patch_limits, move_and_copy_cannot_nest_a_document_past_its_depth_bound)
 {
-    nest_chain(PW_OP_MOVE, 400, PW_OK);     /* 402 + 1100 levels */
-    nest_chain(PW_OP_COPY, 434, PW_OK);     /* 436 + 1100 = 1536, the bound */
-    nest_chain(PW_OP_MOVE, 435, PW_ELIMIT); /* one past it */
-    nest_chain(PW_OP_COPY, 440, PW_ELIMIT);
+    nest_chain(PW_OP_MOVE, 100, PW_OK);     /* 102 + 400 levels */
+    nest_chain(PW_OP_COPY, 109, PW_OK);     /* 111 + 400 = 511, the bound */
+    nest_chain(PW_OP_MOVE, 110, PW_ELIMIT); /* one past it */
+    nest_chain(PW_OP_COPY, 150, PW_ELIMIT);
+}
+
+Test(patch_limits, array_growth_and_cuts_share_one_budget_per_list)
+{
+    pw_value doc;
+    cr_assert_eq(pw_object_new(&doc, 1), PW_OK);
+    pw_value arr;
+    cr_assert_eq(pw_array_new(&arr, 0), PW_OK);
+    cr_assert_eq(pw_object_set_str(&doc, "a", 1, arr, NULL), PW_OK);
+    /* grow to 2^17 and cut back: 2^18 elements in all, exactly the budget */
+    pw_patches l;
+    pw_patches_init(&l, PW_DIALECT_IMMER);
+    pw_value ka[2] = {S("a"), S("length")};
+    cr_assert_eq(pw_patches_push(&l, PW_OP_REPLACE, arr_of(2, ka), N, pw_int(1 << 17), true),
+                 PW_OK);
+    pw_value kb[2] = {S("a"), S("length")};
+    cr_assert_eq(pw_patches_push(&l, PW_OP_REPLACE, arr_of(2, kb), N, pw_int(0), true), PW_OK);
+    pw_error e;
+    cr_assert_eq(pw_patches_apply(&doc, &l, NULL, &e), PW_OK, "%s", e.msg);
+    /* one more element anywhere in the same list is refused, and undone */
+    pw_value kc[2] = {S("a"), S("length")};
+    cr_assert_eq(pw_patches_push(&l, PW_OP_REPLACE, arr_of(2, kc), N, pw_int(1), true), PW_OK);
+    pw_value before = deep(&doc);
+    cr_assert_eq(pw_patches_apply(&doc, &l, NULL, &e), PW_ELIMIT);
+    cr_assert_eq(e.index, 2);
+    cr_assert(same(&doc, &before));
+    pw_value_release(&before);
+    pw_patches_clear(&l);
+    pw_value_release(&doc);
 }

@@ -34,7 +34,9 @@ void pw_limits_init(pw_limits *lim);
 typedef struct pw_codec {
     const char *name; /* "json", "msgpack" */
     /* Appends the encoding of *v to out. Never fails on a valid tree except
-     * for PW_ENOMEM (and PW_EDEPTH past the limits' max depth). */
+     * for PW_ENOMEM; any depth is encoded (no recursion), so a tree deeper
+     * than a receiver's max_depth encodes but will not decode there. On
+     * failure out is back at its previous length. */
     pw_err (*encode)(const pw_value *v, pw_buf *out, pw_error *err);
     /* Decodes exactly one value filling all n bytes (JSON allows surrounding
      * whitespace). lim may be NULL for the defaults. On failure *out is null,

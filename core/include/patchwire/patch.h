@@ -19,9 +19,11 @@
 extern "C" {
 #endif
 
-/* pw_patches_apply refuses a path (or from) longer than this. A decoded value
- * is at most max_depth deep, so this bounds how deep patches can make a
- * document, whatever a peer sends over time. */
+/* pw_patches_apply refuses a path (or from) longer than this. It also refuses
+ * to make a document deeper than PW_DEFAULT_MAX_DEPTH - 1 levels (so that a
+ * FullSync of it decodes on every peer) and to add or cut more than 2^18
+ * array elements per list through Immer "length" and past-the-end replaces;
+ * see proto/SPEC.md, section 8. */
 #define PW_MAX_PATH_SEGMENTS 1024
 
 typedef enum pw_op {
