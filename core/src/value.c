@@ -34,6 +34,7 @@ typedef struct node_cache {
     pw__node *head[CACHE_CLASSES + 1];
     size_t bytes;
     bool registered;
+    bool closed; /* the thread is exiting: free nodes at once */
 } node_cache;
 
 static _Thread_local node_cache cache;
@@ -50,6 +51,7 @@ static void cache_drain(void *unused)
             free(n);
         }
     cache.bytes = 0;
+    cache.closed = true; /* nodes freed by later destructors are not cached */
 }
 
 static void cache_key_create(void)
@@ -80,7 +82,7 @@ void *pw__node_alloc(size_t size, uint8_t kind)
 static void node_dealloc(pw__node *n)
 {
     size_t c = n->size_class;
-    if (c == 0 || cache.bytes + (c << 4) > CACHE_MAX_BYTES) {
+    if (c == 0 || cache.closed || cache.bytes + (c << 4) > CACHE_MAX_BYTES) {
         free(n);
         return;
     }

@@ -1,5 +1,6 @@
 /* Document model: kinds, strings, containers, equality, copy-on-write. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -192,4 +193,35 @@ Test(value, deep_tree_is_freed_without_recursion)
         v = a;
     }
     pw_value_release(&v);
+}
+
+/* Nodes freed on a thread go to that thread's cache, which is emptied when the
+ * thread exits (the valgrind and LeakSanitizer passes of scripts/test would
+ * report what stayed behind). */
+static int churned;
+
+static void *churn(void *arg)
+{
+    for (int round = 0; round < 100; round++) {
+        pw_value a;
+        if (pw_array_new(&a, 0))
+            return NULL;
+        for (int i = 0; i < 100; i++) {
+            pw_value s;
+            if (pw_string_cstr(&s, "a string too long to be kept inline") ||
+                pw_array_push(&a, s))
+                break;
+        }
+        pw_value_release(&a);
+    }
+    return arg;
+}
+
+Test(value, node_cache_of_an_exiting_thread_is_freed)
+{
+    pthread_t t;
+    void *ret = NULL;
+    cr_assert_eq(pthread_create(&t, NULL, churn, &churned), 0);
+    cr_assert_eq(pthread_join(t, &ret), 0);
+    cr_assert_eq(ret, &churned);
 }
