@@ -54,7 +54,11 @@ typedef struct pw_hub_options {
     pw_limits limits;           /* decoding of peer messages (max bytes, depth, string) */
     size_t max_patches_per_msg; /* default 10,000 */
     size_t max_keys;            /* default 1,024; a FullSync for a new key past it fails */
-    size_t max_queue_bytes;     /* bytes sent to a peer and not yet written; default 8 MiB */
+    /* Bytes sent to a peer and not yet written; default 8 MiB. A change that
+     * would take a non-empty queue past it is an overflow. FullSync bursts
+     * (on join, after a drain) are sent whatever the queue holds: they are
+     * bounded by the state itself. */
+    size_t max_queue_bytes;
     pw_overflow overflow;       /* default PW_OVERFLOW_RESYNC */
     pw_access_cb access;        /* NULL: every peer may read and write every key */
     void *access_userdata;
@@ -64,7 +68,8 @@ void pw_hub_options_init(pw_hub_options *opts);
 
 /* opts may be NULL for the defaults. NULL when out of memory. */
 pw_hub *pw_hub_new(const pw_hub_options *opts);
-/* Frees the hub; peers still joined are closed through their transports. */
+/* Frees the hub; peers still joined are closed through their transports,
+ * which must not call the hub again. */
 void pw_hub_free(pw_hub *hub);
 
 /* Sets the state of a key from the application (taken, on failure too):
@@ -86,7 +91,9 @@ pw_peer *pw_hub_peer_join(pw_hub *hub, const pw_transport_ops *ops, void *transp
                           const char *identity, const pw_codec *codec);
 /* One complete message from the peer. Returns what happened to it (PW_OK:
  * applied and relayed, or an unknown type ignored); on failure the hub has
- * already answered the peer as described at the top of this file. */
+ * already answered the peer as described at the top of this file (the error
+ * message is in proto/SPEC.md section 1.1; a denied write is PW_EDENIED).
+ * A message from a peer the hub has closed is dropped (PW_EIO). */
 pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n,
                            pw_error *err);
 /* The transport wrote (or dropped) `bytes` of the frames sent to the peer. */

@@ -45,10 +45,11 @@ void pw_frame_release(pw_frame *f);
 
 typedef struct pw_transport_ops {
     const char *name;
-    /* Queues `frame` for the connection `conn`, taking one reference, which
-     * the transport releases once the frame is written or dropped. Called on
-     * the hub's thread; must not block and must not call into the hub. An
-     * error means the connection is unusable: the hub closes the peer. */
+    /* Queues `frame` for the connection `conn`, taking one reference (on
+     * failure too), which the transport releases once the frame is written
+     * or dropped. Called on the hub's thread; must not block and must not
+     * call into the hub. An error means the connection is unusable: the hub
+     * closes the peer. */
     pw_err (*send)(void *transport, void *conn, pw_frame *frame);
     /* Asks the transport to close `conn` (reason is for logs, may be NULL).
      * Must not call into the hub from inside; the transport reports
