@@ -188,8 +188,7 @@ static void free_key(hub_key *k)
     free(k);
 }
 
-static bool may(const pw_hub *hub, const pw_peer *peer, const char *key, size_t len,
-                pw_access what)
+static bool may(const pw_hub *hub, const pw_peer *peer, const char *key, size_t len, pw_access what)
 {
     return !hub->opts.access ||
            hub->opts.access(peer->identity, key, len, what, hub->opts.access_userdata);
@@ -342,8 +341,7 @@ pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value d
     return PW_OK;
 }
 
-const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len,
-                             uint64_t *version)
+const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len, uint64_t *version)
 {
     hub_key *k = find_key(hub, key, key_len);
     if (version)
@@ -463,10 +461,13 @@ static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, p
 {
     hub->m.rejects++;
     hub_key *k = key ? find_key(hub, key, klen) : NULL;
-    if (k && !may(hub, peer, key, klen, PW_ACCESS_READ))
+    const char *text = err->msg;
+    if (k && !may(hub, peer, key, klen, PW_ACCESS_READ)) {
         k = NULL;
+        text = "change refused"; /* the reason would describe a document it may not read */
+    }
     pw_value v;
-    if (!error_value(key, klen, k, err->msg, &v)) {
+    if (!error_value(key, klen, k, text, &v)) {
         pw_frame *f = encode_frame(hub, peer_codec(peer), &v);
         pw_value_release(&v);
         deliver(hub, peer, f, false);
@@ -499,8 +500,8 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     return PW_OK;
 }
 
-static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char *key,
-                               size_t klen, pw_error *err)
+static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char *key, size_t klen,
+                               pw_error *err)
 {
     if (!may(hub, peer, key, klen, PW_ACCESS_WRITE))
         return pw_error_set(err, PW_EDENIED, "fullsync of \"%.*s\": write denied", (int)klen, key);
@@ -521,8 +522,7 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
     return PW_OK;
 }
 
-pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n,
-                           pw_error *err)
+pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n, pw_error *err)
 {
     pw_error local;
     if (!err)

@@ -140,9 +140,18 @@ pw_frame *pw_inproc_recv(pw_inproc_conn *c)
     return f;
 }
 
-size_t pw_inproc_pending(const pw_inproc_conn *c) { return c->count; }
-size_t pw_inproc_pending_bytes(const pw_inproc_conn *c) { return c->bytes; }
-bool pw_inproc_closed(const pw_inproc_conn *c) { return c->closed; }
+size_t pw_inproc_pending(const pw_inproc_conn *c)
+{
+    return c->count;
+}
+size_t pw_inproc_pending_bytes(const pw_inproc_conn *c)
+{
+    return c->bytes;
+}
+bool pw_inproc_closed(const pw_inproc_conn *c)
+{
+    return c->closed;
+}
 
 void pw_inproc_disconnect(pw_inproc_conn *c)
 {

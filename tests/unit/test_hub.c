@@ -87,8 +87,7 @@ static void peer_take(tpeer *p, pw_frame *f)
     p->frames++;
     if (m.type == PW_MSG_FULLSYNC) {
         cr_assert(m.has_seq);
-        cr_assert_eq(pw_object_set_str(&p->state, key, klen, pw_value_retain(m.data), NULL),
-                     PW_OK);
+        cr_assert_eq(pw_object_set_str(&p->state, key, klen, pw_value_retain(m.data), NULL), PW_OK);
         p->fullsyncs++;
         p->last_seq = m.seq;
     } else if (m.type == PW_MSG_PATCHES) {
@@ -125,7 +124,10 @@ static size_t peer_drain(tpeer *p, size_t max)
     return n;
 }
 
-static void drain(tpeer *p) { peer_drain(p, SIZE_MAX); }
+static void drain(tpeer *p)
+{
+    peer_drain(p, SIZE_MAX);
+}
 
 /* Sends the message written as JSON text, in the peer's codec. */
 static pw_err peer_send_value(tpeer *p, const pw_value *v, pw_error *err)
@@ -178,6 +180,26 @@ static bool contains(const pw_buf *b, const char *needle)
         if (memcmp(b->data + i, needle, n) == 0)
             return true;
     return false;
+}
+
+Test(frame, holds_a_copy_until_the_last_release)
+{
+    uint8_t bytes[] = {1, 2, 3};
+    pw_frame *f = pw_frame_new(bytes, sizeof bytes, true);
+    cr_assert(f);
+    bytes[0] = 9;
+    cr_assert_eq(f->len, 3);
+    cr_assert(f->binary);
+    cr_assert_eq(f->data[0], 1, "the frame holds a copy");
+    cr_assert_eq(pw_frame_retain(f), f);
+    pw_frame_release(f);
+    cr_assert_eq(f->data[2], 3, "still alive after one of two releases");
+    pw_frame_release(f);
+    pw_frame_release(NULL);
+    pw_frame *empty = pw_frame_new(NULL, 0, false);
+    cr_assert(empty);
+    cr_assert_eq(empty->len, 0);
+    pw_frame_release(empty);
 }
 
 Test(hub, join_gets_a_fullsync_of_every_key_with_its_seq)
@@ -341,8 +363,9 @@ Test(hub, wrong_types_get_an_error_and_a_fullsync_of_the_key)
     check_rejected_json(NULL, "{\"type\":\"patches\",\"key\":\"k\",\"seq\":-1,\"data\":[]}", true,
                         PW_EMSG);
     check_rejected_json(NULL, "{\"type\":\"fullsync\",\"key\":\"k\"}", true, PW_EMSG);
-    check_rejected_json(NULL, "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"nope\","
-                              "\"path\":[\"a\"]}]}",
+    check_rejected_json(NULL,
+                        "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"nope\","
+                        "\"path\":[\"a\"]}]}",
                         true, PW_EOP);
 }
 
@@ -354,17 +377,19 @@ Test(hub, unknown_key_is_an_error)
 
 Test(hub, failing_patch_changes_nothing_even_after_applied_ones)
 {
-    check_rejected_json(NULL, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
-                              "{\"op\":\"replace\",\"path\":[\"a\",0],\"value\":9},"
-                              "{\"op\":\"remove\",\"path\":[\"missing\",\"deep\"]}]}",
+    check_rejected_json(NULL,
+                        "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                        "{\"op\":\"replace\",\"path\":[\"a\",0],\"value\":9},"
+                        "{\"op\":\"remove\",\"path\":[\"missing\",\"deep\"]}]}",
                         true, 0);
 }
 
 Test(hub, proto_path_is_refused)
 {
-    check_rejected_json(NULL, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
-                              "{\"op\":\"add\",\"path\":[\"__proto__\",\"polluted\"],"
-                              "\"value\":1}]}",
+    check_rejected_json(NULL,
+                        "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                        "{\"op\":\"add\",\"path\":[\"__proto__\",\"polluted\"],"
+                        "\"value\":1}]}",
                         true, PW_EOP);
 }
 
@@ -373,10 +398,11 @@ Test(hub, too_many_patches_are_refused)
     pw_hub_options o;
     pw_hub_options_init(&o);
     o.max_patches_per_msg = 2;
-    check_rejected_json(&o, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
-                            "{\"op\":\"replace\",\"path\":[\"a\",0],\"value\":9},"
-                            "{\"op\":\"replace\",\"path\":[\"a\",1],\"value\":9},"
-                            "{\"op\":\"replace\",\"path\":[\"a\",2],\"value\":9}]}",
+    check_rejected_json(&o,
+                        "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                        "{\"op\":\"replace\",\"path\":[\"a\",0],\"value\":9},"
+                        "{\"op\":\"replace\",\"path\":[\"a\",1],\"value\":9},"
+                        "{\"op\":\"replace\",\"path\":[\"a\",2],\"value\":9}]}",
                         true, PW_ELIMIT);
 }
 
@@ -385,8 +411,9 @@ Test(hub, a_message_over_max_bytes_is_refused)
     pw_hub_options o;
     pw_hub_options_init(&o);
     o.limits.max_input_bytes = 64;
-    check_rejected_json(&o, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
-                            "{\"op\":\"replace\",\"path\":[\"a\",0],\"value\":\"a long string\"}]}",
+    check_rejected_json(&o,
+                        "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                        "{\"op\":\"replace\",\"path\":[\"a\",0],\"value\":\"a long string\"}]}",
                         false, PW_ELIMIT);
 }
 
@@ -477,6 +504,7 @@ Test(hub, denied_read_never_sees_the_key)
     for (tpeer *p = &nj; p; p = p == &nj ? &nm : NULL) {
         drain(p);
         cr_assert(!contains(&p->seen, "TOPSECRET"), "secret data leaked");
+        cr_assert_str_eq(p->last_error, "change refused", "no reason about an unread document");
         cr_assert(!held(p, "secret"));
         cr_assert_eq(p->fullsyncs, 1, "only the open key");
         cr_assert_eq(p->patches, 1);
@@ -504,8 +532,7 @@ Test(hub, denied_write_is_rejected_and_changes_nothing)
     cr_assert_eq(peer_send_value(&ro, &v, &err), PW_EDENIED);
     pw_value_release(&v);
     cr_assert_eq(peer_send(&ro, "{\"type\":\"fullsync\",\"key\":\"k\",\"data\":{}}"), PW_EDENIED);
-    cr_assert_eq(peer_send(&ro, "{\"type\":\"fullsync\",\"key\":\"new\",\"data\":{}}"),
-                 PW_EDENIED);
+    cr_assert_eq(peer_send(&ro, "{\"type\":\"fullsync\",\"key\":\"new\",\"data\":{}}"), PW_EDENIED);
     assert_hub_is("k", "{\"v\":0}", 1);
     cr_assert(!pw_hub_state(hub, "new", 3, NULL));
     cr_assert_eq(pw_inproc_pending(other.conn), 0);
