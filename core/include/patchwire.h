@@ -5,9 +5,12 @@
 #include "patchwire/buf.h"
 #include "patchwire/codec.h"
 #include "patchwire/error.h"
+#include "patchwire/hub.h"
+#include "patchwire/inproc.h"
 #include "patchwire/msg.h"
 #include "patchwire/patch.h"
 #include "patchwire/store.h"
+#include "patchwire/transport.h"
 #include "patchwire/value.h"
 #include "patchwire/version.h"
 

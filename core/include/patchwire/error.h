@@ -26,7 +26,8 @@ typedef int pw_err;
     X(OP, -10, "invalid patch operation")                         \
     X(MSG, -11, "malformed message")                              \
     X(UNSUPPORTED, -12, "unsupported")                            \
-    X(IO, -13, "input/output error")
+    X(IO, -13, "input/output error")                              \
+    X(DENIED, -14, "access denied")
 
 enum {
     PW_OK = 0,

@@ -1,0 +1,127 @@
+/* hub.h - the server role: one authoritative state per key, many peers.
+ *
+ * Peers come and go through transports (transport.h). The hub decodes each
+ * message with the codec the peer uses, checks access, applies it atomically
+ * to the authoritative document, bumps the key's version and fans the change
+ * out to every other peer that may read the key, encoding it once per codec,
+ * not once per peer. Every message the hub sends for a key carries `seq`, the
+ * key's version after it. Plain Visly State clients need nothing more: on
+ * join they get a FullSync of every key they may read, their patches are
+ * applied and relayed, nothing is echoed to them.
+ *
+ * A message that fails (malformed, denied, does not apply, over a limit)
+ * changes nothing and is not relayed; the sender gets an error message and a
+ * FullSync of the key, so it converges on the hub's state. Other peers are
+ * never affected by what one peer sends.
+ *
+ * One thread owns a hub: every function here is called on that thread.
+ */
+#ifndef PATCHWIRE_HUB_H
+#define PATCHWIRE_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "patchwire/codec.h"
+#include "patchwire/error.h"
+#include "patchwire/transport.h"
+#include "patchwire/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pw_hub pw_hub;
+typedef struct pw_peer pw_peer;
+
+typedef enum pw_access {
+    PW_ACCESS_READ = 0,
+    PW_ACCESS_WRITE,
+} pw_access;
+
+/* Asked whether the peer with `identity` (from the transport: a token, a
+ * client id; may be "") may read or write `key`. */
+typedef bool (*pw_access_cb)(const char *identity, const char *key, size_t key_len,
+                             pw_access what, void *userdata);
+
+typedef enum pw_overflow {
+    PW_OVERFLOW_RESYNC = 0, /* drop the peer's queued changes, send one FullSync when it drains */
+    PW_OVERFLOW_DISCONNECT, /* close the peer */
+} pw_overflow;
+
+typedef struct pw_hub_options {
+    pw_limits limits;           /* decoding of peer messages (max bytes, depth, string) */
+    size_t max_patches_per_msg; /* default 10,000 */
+    size_t max_keys;            /* default 1,024; a FullSync for a new key past it fails */
+    /* Bytes sent to a peer and not yet written; default 8 MiB. A change that
+     * would take a non-empty queue past it is an overflow. FullSync bursts
+     * (on join, after a drain) are sent whatever the queue holds: they are
+     * bounded by the state itself. */
+    size_t max_queue_bytes;
+    pw_overflow overflow;       /* default PW_OVERFLOW_RESYNC */
+    pw_access_cb access;        /* NULL: every peer may read and write every key */
+    void *access_userdata;
+} pw_hub_options;
+
+void pw_hub_options_init(pw_hub_options *opts);
+
+/* opts may be NULL for the defaults. NULL when out of memory. */
+pw_hub *pw_hub_new(const pw_hub_options *opts);
+/* Frees the hub; peers still joined are closed through their transports,
+ * which must not call the hub again. */
+void pw_hub_free(pw_hub *hub);
+
+/* Sets the state of a key from the application (taken, on failure too):
+ * creates the key or replaces its document, bumps its version and sends a
+ * FullSync to every peer that may read it. */
+pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value doc);
+/* The authoritative document of a key (borrowed; retain it to keep a
+ * snapshot) and its version; NULL for an unknown key. */
+const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len,
+                             uint64_t *version);
+
+/* ---- peer events, reported by transports ---- */
+
+/* A new connection. identity is copied (NULL means ""). codec: the one the
+ * peer speaks, or NULL to take it from the peer's first message (JSON until
+ * then). Sends the peer a FullSync of every key it may read. NULL when out of
+ * memory (the transport should close the connection). */
+pw_peer *pw_hub_peer_join(pw_hub *hub, const pw_transport_ops *ops, void *transport, void *conn,
+                          const char *identity, const pw_codec *codec);
+/* One complete message from the peer. Returns what happened to it (PW_OK:
+ * applied and relayed, or an unknown type ignored); on failure the hub has
+ * already answered the peer as described at the top of this file (the error
+ * message is in proto/SPEC.md section 1.1; a denied write is PW_EDENIED).
+ * A message from a peer the hub has closed is dropped (PW_EIO). */
+pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n,
+                           pw_error *err);
+/* The transport wrote (or dropped) `bytes` of the frames sent to the peer. */
+void pw_hub_peer_written(pw_hub *hub, pw_peer *peer, size_t bytes);
+/* The connection is gone; the peer is freed. */
+void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer);
+
+/* ---- metrics ---- */
+
+typedef struct pw_hub_codec_metrics {
+    uint64_t msgs_in, bytes_in;   /* received from peers speaking this codec */
+    uint64_t msgs_out, bytes_out; /* sent (one count per peer delivery) */
+    uint64_t encodes;             /* messages encoded: one per codec per change */
+} pw_hub_codec_metrics;
+
+typedef struct pw_hub_metrics {
+    uint64_t peers;              /* joined now */
+    uint64_t keys;
+    pw_hub_codec_metrics json, msgpack;
+    uint64_t rejects;            /* messages refused (malformed, denied, failed to apply, limits) */
+    uint64_t resyncs;            /* FullSyncs sent to bring a peer back in line */
+    uint64_t overflows;          /* queues dropped for a FullSync, or peers closed, on overflow */
+    uint64_t reserved[8];
+} pw_hub_metrics;
+
+void pw_hub_metrics_get(const pw_hub *hub, pw_hub_metrics *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

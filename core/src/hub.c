@@ -1,0 +1,564 @@
+/* hub.c - the server role: authoritative documents per key, peers, fan-out.
+ *
+ * The one idea: a change is applied once to the authoritative document, then
+ * encoded once per codec its readers speak, and the same immutable frame is
+ * queued (one reference each) for every reader. Each peer has a byte budget
+ * for frames the transport has not written yet; a peer past it either stops
+ * receiving changes and gets one FullSync of everything once it has drained
+ * (PW_OVERFLOW_RESYNC), or is closed (PW_OVERFLOW_DISCONNECT). */
+#include "patchwire/hub.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "patchwire/buf.h"
+#include "patchwire/msg.h"
+
+/* Distinct codecs one change can be encoded for. */
+#define FRAME_SET_MAX 8
+
+/* One message, encoded on demand once per codec. */
+typedef struct frame_set {
+    size_t n;
+    const pw_codec *codec[FRAME_SET_MAX];
+    pw_frame *frame[FRAME_SET_MAX];
+} frame_set;
+
+typedef struct hub_key {
+    char *name;
+    size_t len;
+    pw_value doc;
+    uint64_t version;
+    frame_set fullsync; /* the FullSync of (doc, version), cleared on change */
+} hub_key;
+
+struct pw_peer {
+    const pw_transport_ops *ops;
+    void *transport, *conn;
+    char *identity;
+    const pw_codec *codec; /* NULL until the first message: JSON meanwhile */
+    size_t queued;         /* bytes sent and not reported written */
+    size_t index;          /* in hub->peers */
+    bool behind;           /* overflowed: changes skipped until it drains */
+    bool closed;           /* closed by the hub; leave not yet reported */
+};
+
+struct pw_hub {
+    pw_hub_options opts;
+    hub_key **keys;
+    size_t nkeys, capkeys;
+    pw_peer **peers;
+    size_t npeers, cappeers;
+    pw_buf scratch;
+    pw_hub_metrics m;
+};
+
+void pw_hub_options_init(pw_hub_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    pw_limits_init(&opts->limits);
+    opts->max_patches_per_msg = 10000;
+    opts->max_keys = 1024;
+    opts->max_queue_bytes = (size_t)8 << 20;
+    opts->overflow = PW_OVERFLOW_RESYNC;
+}
+
+pw_hub *pw_hub_new(const pw_hub_options *opts)
+{
+    pw_hub *hub = calloc(1, sizeof *hub);
+    if (!hub)
+        return NULL;
+    if (opts)
+        hub->opts = *opts;
+    else
+        pw_hub_options_init(&hub->opts);
+    pw_buf_init(&hub->scratch);
+    return hub;
+}
+
+/* ---- frames ---- */
+
+static const pw_codec *peer_codec(const pw_peer *peer)
+{
+    return peer->codec ? peer->codec : &pw_codec_json;
+}
+
+static pw_hub_codec_metrics *codec_metrics(pw_hub *hub, const pw_codec *c)
+{
+    if (c == &pw_codec_json)
+        return &hub->m.json;
+    if (c == &pw_codec_msgpack)
+        return &hub->m.msgpack;
+    return NULL;
+}
+
+/* A new frame holding v encoded with c (one reference), or NULL. Only JSON
+ * is text; every other codec travels in binary frames. */
+static pw_frame *encode_frame(pw_hub *hub, const pw_codec *c, const pw_value *v)
+{
+    pw_buf_reset(&hub->scratch);
+    if (c->encode(v, &hub->scratch, NULL))
+        return NULL;
+    pw_hub_codec_metrics *cm = codec_metrics(hub, c);
+    if (cm)
+        cm->encodes++;
+    return pw_frame_new(hub->scratch.data, hub->scratch.len, c != &pw_codec_json);
+}
+
+/* The frame of v for codec c, encoded on first use (borrowed from the set). */
+static pw_frame *frame_set_get(pw_hub *hub, frame_set *set, const pw_codec *c, const pw_value *v)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (set->codec[i] == c)
+            return set->frame[i];
+    if (!v || set->n == FRAME_SET_MAX)
+        return NULL;
+    pw_frame *f = encode_frame(hub, c, v);
+    if (f) {
+        set->codec[set->n] = c;
+        set->frame[set->n++] = f;
+    }
+    return f;
+}
+
+static void frame_set_clear(frame_set *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        pw_frame_release(set->frame[i]);
+    set->n = 0;
+}
+
+/* ---- keys ---- */
+
+static hub_key *find_key(const pw_hub *hub, const char *name, size_t len)
+{
+    for (size_t i = 0; i < hub->nkeys; i++) {
+        hub_key *k = hub->keys[i];
+        if (k->len == len && memcmp(k->name, name, len) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+/* A new key at version 1 holding doc (taken, on failure too). */
+static hub_key *add_key(pw_hub *hub, const char *name, size_t len, pw_value doc)
+{
+    if (hub->nkeys == hub->capkeys) {
+        size_t cap = hub->capkeys ? hub->capkeys * 2 : 8;
+        hub_key **keys = realloc(hub->keys, cap * sizeof *keys);
+        if (!keys)
+            goto fail;
+        hub->keys = keys;
+        hub->capkeys = cap;
+    }
+    hub_key *k = calloc(1, sizeof *k);
+    char *copy = malloc(len + 1);
+    if (!k || !copy) {
+        free(k);
+        free(copy);
+        goto fail;
+    }
+    memcpy(copy, name, len);
+    copy[len] = '\0';
+    k->name = copy;
+    k->len = len;
+    k->doc = doc;
+    k->version = 1;
+    hub->keys[hub->nkeys++] = k;
+    return k;
+fail:
+    pw_value_release(&doc);
+    return NULL;
+}
+
+static void replace_doc(hub_key *k, pw_value doc)
+{
+    pw_value_release(&k->doc);
+    k->doc = doc;
+    k->version++;
+    frame_set_clear(&k->fullsync);
+}
+
+static void free_key(hub_key *k)
+{
+    frame_set_clear(&k->fullsync);
+    pw_value_release(&k->doc);
+    free(k->name);
+    free(k);
+}
+
+static bool may(const pw_hub *hub, const pw_peer *peer, const char *key, size_t len, pw_access what)
+{
+    return !hub->opts.access ||
+           hub->opts.access(peer->identity, key, len, what, hub->opts.access_userdata);
+}
+
+/* The wire tree of {"type":"fullsync","key":K,"seq":V,"data":DOC}. */
+static pw_err fullsync_value(const hub_key *k, pw_value *out)
+{
+    pw_msg m;
+    pw_msg_init(&m);
+    pw_err rc = pw_string_new(&m.key, k->name, k->len);
+    if (rc)
+        return rc;
+    m.type = PW_MSG_FULLSYNC;
+    m.has_seq = true;
+    m.seq = k->version;
+    m.data = pw_value_retain(k->doc);
+    rc = pw_msg_to_value(&m, out);
+    pw_msg_clear(&m);
+    return rc;
+}
+
+static pw_frame *fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c)
+{
+    for (size_t i = 0; i < k->fullsync.n; i++)
+        if (k->fullsync.codec[i] == c)
+            return k->fullsync.frame[i];
+    pw_value v;
+    if (fullsync_value(k, &v))
+        return NULL;
+    pw_frame *f = frame_set_get(hub, &k->fullsync, c, &v);
+    pw_value_release(&v);
+    return f;
+}
+
+/* ---- sending to one peer ---- */
+
+static void peer_close(pw_peer *peer, const char *reason)
+{
+    if (peer->closed)
+        return;
+    peer->closed = true;
+    peer->ops->close(peer->transport, peer->conn, reason);
+}
+
+/* Queues frame for peer. A forced send (a FullSync burst at join or after a
+ * drain) ignores the byte budget: it is bounded by the state itself. A NULL
+ * frame (out of memory) closes the peer rather than let it miss a change. */
+static void deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
+{
+    if (peer->closed || (peer->behind && !force))
+        return;
+    if (!frame) {
+        peer_close(peer, "out of memory");
+        return;
+    }
+    size_t max = hub->opts.max_queue_bytes;
+    if (!force && peer->queued > 0 && (peer->queued >= max || frame->len > max - peer->queued)) {
+        hub->m.overflows++;
+        if (hub->opts.overflow == PW_OVERFLOW_DISCONNECT)
+            peer_close(peer, "send queue overflow");
+        else
+            peer->behind = true;
+        return;
+    }
+    if (peer->ops->send(peer->transport, peer->conn, pw_frame_retain(frame))) {
+        peer_close(peer, "send failed");
+        return;
+    }
+    peer->queued += frame->len;
+    pw_hub_codec_metrics *cm = codec_metrics(hub, peer_codec(peer));
+    if (cm) {
+        cm->msgs_out++;
+        cm->bytes_out += frame->len;
+    }
+}
+
+/* A FullSync of every key the peer may read; returns how many were sent. */
+static uint64_t send_all_fullsyncs(pw_hub *hub, pw_peer *peer)
+{
+    uint64_t sent = 0;
+    for (size_t i = 0; i < hub->nkeys && !peer->closed; i++) {
+        hub_key *k = hub->keys[i];
+        if (!may(hub, peer, k->name, k->len, PW_ACCESS_READ))
+            continue;
+        deliver(hub, peer, fullsync_frame(hub, k, peer_codec(peer)), true);
+        sent++;
+    }
+    return sent;
+}
+
+/* Sends msg (the wire tree of a change of k) to every peer but `from` that
+ * may read k, encoding it once per codec; set holds the encodings. */
+static void fan_out(pw_hub *hub, const pw_peer *from, const hub_key *k, frame_set *set,
+                    const pw_value *msg)
+{
+    for (size_t i = 0; i < hub->npeers; i++) {
+        pw_peer *peer = hub->peers[i];
+        if (peer == from || peer->closed || peer->behind ||
+            !may(hub, peer, k->name, k->len, PW_ACCESS_READ))
+            continue;
+        deliver(hub, peer, frame_set_get(hub, set, peer_codec(peer), msg), false);
+    }
+}
+
+static void fan_out_fullsync(pw_hub *hub, const pw_peer *from, hub_key *k)
+{
+    pw_value v;
+    pw_err rc = fullsync_value(k, &v);
+    fan_out(hub, from, k, &k->fullsync, rc ? NULL : &v);
+    pw_value_release(&v);
+}
+
+static void fan_out_patches(pw_hub *hub, const pw_peer *from, const hub_key *k,
+                            const pw_patches *applied)
+{
+    pw_msg m;
+    pw_msg_init(&m);
+    pw_value v = pw_null();
+    pw_err rc = pw_string_new(&m.key, k->name, k->len);
+    if (!rc) {
+        m.type = PW_MSG_PATCHES;
+        m.has_seq = true;
+        m.seq = k->version;
+        m.patches = *applied; /* borrowed: not cleared below */
+        rc = pw_msg_to_value(&m, &v);
+        pw_patches_init(&m.patches, PW_DIALECT_IMMER);
+    }
+    pw_msg_clear(&m);
+    frame_set set = {0};
+    fan_out(hub, from, k, &set, rc ? NULL : &v);
+    frame_set_clear(&set);
+    pw_value_release(&v);
+}
+
+/* ---- the application's side ---- */
+
+pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value doc)
+{
+    if (!key || key_len == 0) {
+        pw_value_release(&doc);
+        return PW_EINVAL;
+    }
+    hub_key *k = find_key(hub, key, key_len);
+    if (k)
+        replace_doc(k, doc);
+    else if (!(k = add_key(hub, key, key_len, doc)))
+        return PW_ENOMEM;
+    fan_out_fullsync(hub, NULL, k);
+    return PW_OK;
+}
+
+const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len, uint64_t *version)
+{
+    hub_key *k = find_key(hub, key, key_len);
+    if (version)
+        *version = k ? k->version : 0;
+    return k ? &k->doc : NULL;
+}
+
+void pw_hub_metrics_get(const pw_hub *hub, pw_hub_metrics *out)
+{
+    *out = hub->m;
+    out->peers = hub->npeers;
+    out->keys = hub->nkeys;
+}
+
+void pw_hub_free(pw_hub *hub)
+{
+    if (!hub)
+        return;
+    for (size_t i = 0; i < hub->npeers; i++) {
+        peer_close(hub->peers[i], "hub closing");
+        free(hub->peers[i]->identity);
+        free(hub->peers[i]);
+    }
+    for (size_t i = 0; i < hub->nkeys; i++)
+        free_key(hub->keys[i]);
+    free(hub->peers);
+    free(hub->keys);
+    pw_buf_free(&hub->scratch);
+    free(hub);
+}
+
+/* ---- peer events ---- */
+
+pw_peer *pw_hub_peer_join(pw_hub *hub, const pw_transport_ops *ops, void *transport, void *conn,
+                          const char *identity, const pw_codec *codec)
+{
+    if (hub->npeers == hub->cappeers) {
+        size_t cap = hub->cappeers ? hub->cappeers * 2 : 8;
+        pw_peer **peers = realloc(hub->peers, cap * sizeof *peers);
+        if (!peers)
+            return NULL;
+        hub->peers = peers;
+        hub->cappeers = cap;
+    }
+    if (!identity)
+        identity = "";
+    size_t idlen = strlen(identity);
+    pw_peer *peer = calloc(1, sizeof *peer);
+    char *id = malloc(idlen + 1);
+    if (!peer || !id) {
+        free(peer);
+        free(id);
+        return NULL;
+    }
+    memcpy(id, identity, idlen + 1);
+    peer->ops = ops;
+    peer->transport = transport;
+    peer->conn = conn;
+    peer->identity = id;
+    peer->codec = codec;
+    peer->index = hub->npeers;
+    hub->peers[hub->npeers++] = peer;
+    send_all_fullsyncs(hub, peer);
+    return peer;
+}
+
+void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer)
+{
+    size_t i = peer->index;
+    hub->peers[i] = hub->peers[--hub->npeers];
+    hub->peers[i]->index = i;
+    free(peer->identity);
+    free(peer);
+}
+
+void pw_hub_peer_written(pw_hub *hub, pw_peer *peer, size_t bytes)
+{
+    peer->queued -= bytes < peer->queued ? bytes : peer->queued;
+    if (peer->queued == 0 && peer->behind && !peer->closed) {
+        peer->behind = false;
+        hub->m.resyncs += send_all_fullsyncs(hub, peer);
+    }
+}
+
+/* {"type":"error","key":K,"seq":V,"data":{"message":TEXT}} (key and seq
+ * only when known). */
+static pw_err error_value(const char *key, size_t klen, const hub_key *k, const char *text,
+                          pw_value *out)
+{
+    pw_msg m;
+    pw_msg_init(&m);
+    pw_value data = pw_null(), s = pw_null();
+    pw_err rc = pw_string_cstr(&m.type_name, "error");
+    if (!rc && key && klen)
+        rc = pw_string_new(&m.key, key, klen);
+    if (!rc)
+        rc = pw_object_new(&data, 1);
+    if (!rc)
+        rc = pw_string_cstr(&s, text);
+    if (!rc)
+        rc = pw_object_set_str(&data, "message", 7, s, NULL);
+    if (!rc) {
+        m.data = data;
+        data = pw_null();
+        m.has_seq = k != NULL;
+        m.seq = k ? k->version : 0;
+        rc = pw_msg_to_value(&m, out);
+    }
+    pw_value_release(&data);
+    pw_msg_clear(&m);
+    return rc;
+}
+
+/* Answers a refused message: an error, then a FullSync of the key when it
+ * exists and the peer may read it. Returns the code of err. */
+static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, pw_error *err)
+{
+    hub->m.rejects++;
+    hub_key *k = key ? find_key(hub, key, klen) : NULL;
+    const char *text = err->msg;
+    if (k && !may(hub, peer, key, klen, PW_ACCESS_READ)) {
+        k = NULL;
+        text = "change refused"; /* the reason would describe a document it may not read */
+    }
+    pw_value v;
+    if (!error_value(key, klen, k, text, &v)) {
+        pw_frame *f = encode_frame(hub, peer_codec(peer), &v);
+        pw_value_release(&v);
+        deliver(hub, peer, f, false);
+        pw_frame_release(f);
+    }
+    if (k && !peer->closed && !peer->behind) {
+        deliver(hub, peer, fullsync_frame(hub, k, peer_codec(peer)), false);
+        hub->m.resyncs++;
+    }
+    return err->code;
+}
+
+static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const char *key,
+                              size_t klen, pw_error *err)
+{
+    if (!may(hub, peer, key, klen, PW_ACCESS_WRITE))
+        return pw_error_set(err, PW_EDENIED, "patches for \"%.*s\": write denied", (int)klen, key);
+    hub_key *k = find_key(hub, key, klen);
+    if (!k)
+        return pw_error_set(err, PW_ENOPATH, "patches for unknown key \"%.*s\"", (int)klen, key);
+    if (m->patches.len > hub->opts.max_patches_per_msg)
+        return pw_error_set(err, PW_ELIMIT, "patches for \"%.*s\": %zu patches, limit %zu",
+                            (int)klen, key, m->patches.len, hub->opts.max_patches_per_msg);
+    pw_err rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
+    if (rc)
+        return rc;
+    k->version++;
+    frame_set_clear(&k->fullsync);
+    fan_out_patches(hub, peer, k, &m->patches);
+    return PW_OK;
+}
+
+static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char *key, size_t klen,
+                               pw_error *err)
+{
+    if (!may(hub, peer, key, klen, PW_ACCESS_WRITE))
+        return pw_error_set(err, PW_EDENIED, "fullsync of \"%.*s\": write denied", (int)klen, key);
+    hub_key *k = find_key(hub, key, klen);
+    pw_value doc = m->data;
+    m->data = pw_null();
+    if (k) {
+        replace_doc(k, doc);
+    } else if (hub->nkeys >= hub->opts.max_keys) {
+        pw_value_release(&doc);
+        return pw_error_set(err, PW_ELIMIT, "fullsync of new key \"%.*s\": %zu keys, limit %zu",
+                            (int)klen, key, hub->nkeys, hub->opts.max_keys);
+    } else if (!(k = add_key(hub, key, klen, doc))) {
+        return pw_error_set(err, PW_ENOMEM, "fullsync of new key \"%.*s\": out of memory",
+                            (int)klen, key);
+    }
+    fan_out_fullsync(hub, peer, k);
+    return PW_OK;
+}
+
+pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n, pw_error *err)
+{
+    pw_error local;
+    if (!err)
+        err = &local;
+    pw_error_clear(err);
+    if (peer->closed)
+        return pw_error_set(err, PW_EIO, "message from a closed peer dropped");
+    if (!peer->codec)
+        peer->codec = pw_codec_detect(p, n);
+    const pw_codec *c = peer_codec(peer);
+    pw_hub_codec_metrics *cm = codec_metrics(hub, c);
+    if (cm) {
+        cm->msgs_in++;
+        cm->bytes_in += n;
+    }
+    if (n > hub->opts.limits.max_input_bytes) {
+        pw_error_set(err, PW_ELIMIT, "message of %zu bytes, limit %zu", n,
+                     hub->opts.limits.max_input_bytes);
+        return reject(hub, peer, NULL, 0, err);
+    }
+    pw_value v;
+    if (c->decode(p, n, &hub->opts.limits, &v, err))
+        return reject(hub, peer, NULL, 0, err);
+    pw_msg m;
+    pw_err rc = pw_msg_from_value(&v, &m, err);
+    /* the key of a malformed message still names what to resync */
+    const pw_value *kv = rc ? pw_object_get(&v, "key", 3) : &m.key;
+    size_t klen = 0;
+    const char *key = kv ? pw_value_str(kv, &klen) : NULL;
+    if (!rc && m.type == PW_MSG_PATCHES)
+        rc = receive_patches(hub, peer, &m, key, klen, err);
+    else if (!rc && m.type == PW_MSG_FULLSYNC)
+        rc = receive_fullsync(hub, peer, &m, key, klen, err);
+    if (rc)
+        reject(hub, peer, key, klen, err);
+    pw_msg_clear(&m);
+    pw_value_release(&v);
+    return rc;
+}
