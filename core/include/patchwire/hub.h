@@ -62,6 +62,10 @@ typedef struct pw_hub_options {
     pw_overflow overflow;       /* default PW_OVERFLOW_RESYNC */
     pw_access_cb access;        /* NULL: every peer may read and write every key */
     void *access_userdata;
+    /* Changes remembered per key (their touched paths) to judge concurrent
+     * edits (proto/SPEC.md, "Versions and convergence"); default 1,024. A
+     * change built on an older version is treated as overlapping. */
+    size_t max_changelog;
 } pw_hub_options;
 
 void pw_hub_options_init(pw_hub_options *opts);
