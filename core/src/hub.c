@@ -548,8 +548,26 @@ static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, p
     return err->code;
 }
 
+/* {"type":"ack","key":K,"seq":V}: the sender's change was accepted as V. */
+static void send_ack(pw_hub *hub, pw_peer *peer, const hub_key *k)
+{
+    pw_msg m;
+    pw_msg_init(&m);
+    pw_value v = pw_null();
+    bool ok = !pw_string_cstr(&m.type_name, "ack") && !pw_string_new(&m.key, k->name, k->len);
+    m.has_seq = true;
+    m.seq = k->version;
+    ok = ok && !pw_msg_to_value(&m, &v);
+    pw_msg_clear(&m);
+    pw_frame *f = ok ? encode_frame(hub, peer_codec(peer), &v) : NULL;
+    pw_value_release(&v);
+    deliver(hub, peer, f, false); /* NULL closes the peer rather than leave it waiting */
+    pw_frame_release(f);
+}
+
+/* A peer's patches; has_base: it said the version they were built on. */
 static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const char *key,
-                              size_t klen, pw_error *err)
+                              size_t klen, bool has_base, uint64_t base, pw_error *err)
 {
     if (!may(hub, peer, key, klen, PW_ACCESS_WRITE))
         return pw_error_set(err, PW_EDENIED, "patches for \"%.*s\": write denied", (int)klen, key);
@@ -566,6 +584,18 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     if (!pk->known) /* never sent the key: it built the patch on nothing we know */
         pk->confirmed = pk->fullsync = 0;
     uint64_t received = k->version;
+    if (has_base && base > received) {
+        pw_value_release(&touched);
+        return pw_error_set(err, PW_EMSG, "patches for \"%.*s\": base %llu is past version %llu",
+                            (int)klen, key, (unsigned long long)base, (unsigned long long)received);
+    }
+    if (has_base && pw__changelog_overlaps(&k->log, base, received, peer->id, &touched)) {
+        pw_value_release(&touched);
+        return pw_error_set(err, PW_ECONFLICT,
+                            "patches for \"%.*s\": built on version %llu, a change since then "
+                            "touched the same paths",
+                            (int)klen, key, (unsigned long long)base);
+    }
     pw_err rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
     if (rc) {
         pw_value_release(&touched);
@@ -574,12 +604,15 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     /* A plain peer says nothing of what it has read: it may have built the
      * list before reading anything sent since its first FullSync. A later
      * FullSync means it may lose this list when it reads it. */
-    bool resync = pk->fullsync > pk->confirmed ||
-                  pw__changelog_overlaps(&k->log, pk->confirmed, received, peer->id, &touched);
+    bool resync =
+        !has_base && (pk->fullsync > pk->confirmed ||
+                      pw__changelog_overlaps(&k->log, pk->confirmed, received, peer->id, &touched));
     k->version++;
     frame_set_clear(&k->fullsync);
     log_change(k, peer->id, touched);
     fan_out_patches(hub, peer, k, &m->patches);
+    if (has_base)
+        send_ack(hub, peer, k);
     if (resync && !peer->closed && !peer->behind && may(hub, peer, key, klen, PW_ACCESS_READ)) {
         send_fullsync(hub, peer, k, false);
         hub->m.resyncs++;
@@ -607,6 +640,16 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
     }
     fan_out_fullsync(hub, peer, k);
     return PW_OK;
+}
+
+/* {"type":"resync","key":K}: a FullSync of K, if it exists and may be read. */
+static void receive_resync(pw_hub *hub, pw_peer *peer, const char *key, size_t klen)
+{
+    hub_key *k = find_key(hub, key, klen);
+    if (!k || !may(hub, peer, key, klen, PW_ACCESS_READ))
+        return;
+    send_fullsync(hub, peer, k, false);
+    hub->m.resyncs++;
 }
 
 pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n, pw_error *err)
@@ -639,8 +682,14 @@ pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t 
     const pw_value *kv = rc ? pw_object_get(&v, "key", 3) : &m.key;
     size_t klen = 0;
     const char *key = kv ? pw_value_str(kv, &klen) : NULL;
+    const pw_value *bv = rc ? NULL : pw_object_get(&v, "base", 4);
+    if (bv && (pw_value_kind(bv) != PW_INT || pw_value_int(bv) < 0))
+        rc = pw_error_set(err, PW_EMSG, "\"base\" must be a non-negative integer");
     if (!rc && m.type == PW_MSG_PATCHES)
-        rc = receive_patches(hub, peer, &m, key, klen, err);
+        rc = receive_patches(hub, peer, &m, key, klen, bv != NULL,
+                             bv ? (uint64_t)pw_value_int(bv) : 0, err);
+    else if (!rc && m.type == PW_MSG_UNKNOWN && key && pw_value_str_eq(&m.type_name, "resync", 6))
+        receive_resync(hub, peer, key, klen);
     else if (!rc && m.type == PW_MSG_FULLSYNC)
         rc = receive_fullsync(hub, peer, &m, key, klen, err);
     if (rc)
