@@ -12,6 +12,7 @@
  * and a FullSync must follow it. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "patchwire/codec.h"
@@ -19,6 +20,7 @@
 #include "patchwire/inproc.h"
 #include "patchwire/msg.h"
 #include "patchwire/patch.h"
+#include "patchwire/replica.h"
 #include "randdoc.h"
 
 #define KEY "doc"
@@ -55,15 +57,17 @@ typedef struct cpeer {
     pw_inproc_conn *conn;
     const pw_codec *codec;
     pw_value doc;
-    queue in;  /* pw_msg * from the hub, not yet read */
-    queue out; /* pw_buf * to the hub, not yet delivered */
+    pw_replica *rep; /* a patchwire replica, or NULL for a plain peer */
+    queue in;        /* pw_frame * from the hub, not yet read */
+    queue out;       /* pw_buf * to the hub, not yet delivered */
     size_t edits_left;
     const char *own; /* when set, the only member of the root it edits */
     bool dirty;      /* a patch failed locally; a FullSync must follow */
 } cpeer;
 
 typedef struct stats {
-    uint64_t edits, local_fails, unexplained, resyncs, rejects, msgs;
+    uint64_t edits, local_fails, unexplained, resyncs, rejects, msgs, rep_sent, rep_acked,
+        rep_errors, rep_resyncs, rep_dropped;
 } stats;
 
 static pw_hub *hub;
@@ -79,34 +83,47 @@ static pw_value parse(const char *json)
     return v;
 }
 
-/* Moves what the hub sent into the peer's own inbox (decoded). */
+/* Moves what the hub sent into the peer's own inbox. */
 static void pull(cpeer *p)
 {
     pw_frame *f;
-    while ((f = pw_inproc_recv(p->conn))) {
-        pw_msg *m = malloc(sizeof *m);
-        pw_error err;
-        cr_assert(m);
-        cr_assert_eq(pw_msg_decode(p->codec, f->data, f->len, NULL, m, &err), PW_OK, "%s", err.msg);
-        pw_frame_release(f);
-        q_push(&p->in, m);
-    }
+    while ((f = pw_inproc_recv(p->conn)))
+        q_push(&p->in, f);
+}
+
+static void decode(const cpeer *p, const pw_frame *f, pw_msg *m)
+{
+    pw_error err;
+    cr_assert_eq(pw_msg_decode(p->codec, f->data, f->len, NULL, m, &err), PW_OK, "%s", err.msg);
 }
 
 static bool fullsync_waiting(const cpeer *p)
 {
-    for (size_t i = 0; i < p->in.len; i++)
-        if (((pw_msg *)p->in.items[p->in.head + i])->type == PW_MSG_FULLSYNC)
-            return true;
-    return false;
+    bool found = false;
+    for (size_t i = 0; i < p->in.len && !found; i++) {
+        pw_msg m;
+        decode(p, p->in.items[p->in.head + i], &m);
+        found = m.type == PW_MSG_FULLSYNC;
+        pw_msg_clear(&m);
+    }
+    return found;
 }
 
 /* Reads one message from the inbox as Visly's client does. */
 static bool read_one(cpeer *p)
 {
-    pw_msg *m = q_pop(&p->in);
-    if (!m)
+    pw_frame *f = q_pop(&p->in);
+    if (!f)
         return false;
+    if (p->rep) {
+        pw_error err;
+        cr_assert_eq(pw_replica_receive(p->rep, f->data, f->len, &err), PW_OK, "%s", err.msg);
+        pw_frame_release(f);
+        return true;
+    }
+    pw_msg mm, *m = &mm;
+    decode(p, f, m);
+    pw_frame_release(f);
     if (m->type == PW_MSG_FULLSYNC) {
         pw_value_release(&p->doc);
         p->doc = pw_value_retain(m->data);
@@ -121,7 +138,6 @@ static bool read_one(cpeer *p)
         }
     }
     pw_msg_clear(m);
-    free(m);
     return true;
 }
 
@@ -154,9 +170,16 @@ static void move_in_array(pw_value *v)
 }
 
 /* A local edit: applied at once, its patches queued for the hub. */
+static const pw_value *doc_of(cpeer *p)
+{
+    return p->rep ? pw_store_get(pw_replica_store(p->rep), KEY, 3) : &p->doc;
+}
+
 static void edit(cpeer *p)
 {
-    pw_value next = pw_value_retain(p->doc);
+    const pw_value *cur = doc_of(p);
+    cr_assert(cur);
+    pw_value next = pw_value_retain(*cur);
     pw_value *target = p->own ? pw_object_get_mut(&next, p->own, strlen(p->own)) : &next;
     cr_assert(target);
     for (size_t i = 0, n = 1 + randdoc_below(3); i < n; i++) {
@@ -167,7 +190,7 @@ static void edit(cpeer *p)
     }
     pw_msg m;
     pw_msg_init(&m);
-    cr_assert_eq(pw_diff(&p->doc, &next, &m.patches), PW_OK);
+    cr_assert_eq(pw_diff(cur, &next, &m.patches), PW_OK);
     p->edits_left--;
     if (m.patches.len == 0) {
         pw_value_release(&next);
@@ -175,6 +198,15 @@ static void edit(cpeer *p)
         return;
     }
     pw_error err;
+    total.edits++;
+    if (p->rep) { /* the replica sends it (or buffers it) */
+        cr_assert_eq(pw_store_apply(pw_replica_store(p->rep), KEY, 3, &m.patches, &err), PW_OK,
+                     "%s", err.msg);
+        cr_assert(pw_value_equal(doc_of(p), &next));
+        pw_value_release(&next);
+        pw_msg_clear(&m);
+        return;
+    }
     cr_assert_eq(pw_patches_apply(&p->doc, &m.patches, NULL, &err), PW_OK, "%s", err.msg);
     cr_assert(pw_value_equal(&p->doc, &next));
     pw_value_release(&next);
@@ -185,7 +217,17 @@ static void edit(cpeer *p)
     cr_assert_eq(pw_msg_encode(p->codec, &m, b, &err), PW_OK, "%s", err.msg);
     pw_msg_clear(&m);
     q_push(&p->out, b);
-    total.edits++;
+}
+
+static pw_err rep_send(const uint8_t *data, size_t n, bool binary, void *userdata)
+{
+    cpeer *p = userdata;
+    (void)binary;
+    pw_buf *b = calloc(1, sizeof *b);
+    cr_assert(b);
+    cr_assert_eq(pw_buf_append(b, data, n), PW_OK);
+    q_push(&p->out, b);
+    return PW_OK;
 }
 
 static bool deliver_one(cpeer *p)
@@ -196,7 +238,7 @@ static bool deliver_one(cpeer *p)
     pw_error err;
     pw_err rc = pw_inproc_send(p->conn, b->data, b->len, &err);
     cr_assert(rc == PW_OK || rc == PW_ENOPATH || rc == PW_EOP || rc == PW_ERANGE ||
-                  rc == PW_ETYPE || rc == PW_ELIMIT,
+                  rc == PW_ETYPE || rc == PW_ELIMIT || rc == PW_ECONFLICT,
               "hub refused a well-formed edit: %s", err.msg);
     pw_buf_free(b);
     free(b);
@@ -206,9 +248,10 @@ static bool deliver_one(cpeer *p)
 
 static const char *const owned[] = {"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"};
 
-/* npeers plain peers make nedits edits each; disjoint: each edits its own
- * member of the root only. */
-static void run_seed(uint64_t seed, size_t npeers, size_t nedits, bool disjoint)
+/* npeers peers (the first nreplicas of them patchwire replicas, the rest
+ * plain) make nedits edits each; disjoint: each edits its own member of the
+ * root only. */
+static void run_seed(uint64_t seed, size_t npeers, size_t nreplicas, size_t nedits, bool disjoint)
 {
     randdoc_seed(seed);
     hub = pw_hub_new(NULL);
@@ -230,6 +273,15 @@ static void run_seed(uint64_t seed, size_t npeers, size_t nedits, bool disjoint)
         p->codec = i % 2 ? &pw_codec_msgpack : &pw_codec_json;
         p->edits_left = nedits;
         p->own = disjoint ? owned[i] : NULL;
+        if (i < nreplicas) {
+            pw_replica_options o;
+            pw_replica_options_init(&o);
+            o.codec = p->codec;
+            o.send = rep_send;
+            o.send_userdata = p;
+            p->rep = pw_replica_new(&o);
+            cr_assert(p->rep);
+        }
         p->conn = pw_inproc_connect(ip, NULL, p->codec);
         cr_assert(p->conn);
         pull(p);
@@ -277,8 +329,20 @@ static void run_seed(uint64_t seed, size_t npeers, size_t nedits, bool disjoint)
         cpeer *p = &peers[i];
         cr_assert(!p->dirty, "seed %llu: peer %zu had a patch fail and no FullSync after",
                   (unsigned long long)seed, i);
-        cr_assert(pw_value_equal(&p->doc, want), "seed %llu: peer %zu differs from the hub",
+        cr_assert(pw_value_equal(doc_of(p), want), "seed %llu: peer %zu differs from the hub",
                   (unsigned long long)seed, i);
+        if (p->rep) {
+            cr_assert(pw_replica_idle(p->rep, KEY, 3, NULL), "seed %llu: replica %zu not idle",
+                      (unsigned long long)seed, i);
+            pw_replica_stats st;
+            pw_replica_stats_get(p->rep, &st);
+            total.rep_sent += st.sent;
+            total.rep_acked += st.acked;
+            total.rep_errors += st.errors;
+            total.rep_resyncs += st.resyncs;
+            total.rep_dropped += st.dropped;
+            pw_replica_free(p->rep);
+        }
         pw_value_release(&p->doc);
         free(p->in.items);
         free(p->out.items);
@@ -291,22 +355,33 @@ static void run_seed(uint64_t seed, size_t npeers, size_t nedits, bool disjoint)
     pw_hub_free(hub);
 }
 
+/* PW_CONVERGE_SEEDS overrides the number of seeds (for longer runs). */
+static uint64_t seed_count(uint64_t dflt)
+{
+    const char *e = getenv("PW_CONVERGE_SEEDS");
+    return e && atoi(e) > 0 ? (uint64_t)atoi(e) : dflt;
+}
+
 static void report(const char *what, uint64_t seeds)
 {
     fprintf(stderr,
             "%s: %llu seeds, %llu edits sent, %llu resyncs, %llu rejects, %llu local "
-            "failures (%llu unexplained)\n",
+            "failures (%llu unexplained); replicas: %llu sent, %llu acked, %llu errors, %llu "
+            "resync requests, %llu dropped\n",
             what, (unsigned long long)seeds, (unsigned long long)total.edits,
             (unsigned long long)total.resyncs, (unsigned long long)total.rejects,
-            (unsigned long long)total.local_fails, (unsigned long long)total.unexplained);
+            (unsigned long long)total.local_fails, (unsigned long long)total.unexplained,
+            (unsigned long long)total.rep_sent, (unsigned long long)total.rep_acked,
+            (unsigned long long)total.rep_errors, (unsigned long long)total.rep_resyncs,
+            (unsigned long long)total.rep_dropped);
 }
 
 Test(converge, plain_peers_end_equal_to_the_hub)
 {
     memset(&total, 0, sizeof total);
-    const uint64_t seeds = 200;
+    const uint64_t seeds = seed_count(200);
     for (uint64_t s = 1; s <= seeds; s++)
-        run_seed(s, 4, 30, false);
+        run_seed(s, 4, 0, 30, false);
     report("plain peers", seeds);
     cr_assert_eq(total.unexplained, 0,
                  "%llu relayed patches failed on a peer the hub "
@@ -317,11 +392,32 @@ Test(converge, plain_peers_end_equal_to_the_hub)
 Test(converge, disjoint_edits_need_no_resync)
 {
     memset(&total, 0, sizeof total);
-    const uint64_t seeds = 50;
+    const uint64_t seeds = seed_count(50);
     for (uint64_t s = 1; s <= seeds; s++)
-        run_seed(1000 + s, 4, 30, true);
-    report("plain peers, disjoint members", seeds);
+        run_seed(1000 + s, 4, 2, 30, true);
+    report("2 plain peers and 2 replicas, disjoint members", seeds);
     cr_assert_gt(total.edits, 1000);
     cr_assert_eq(total.resyncs, 0);
     cr_assert_eq(total.local_fails, 0);
+}
+
+Test(converge, replicas_and_plain_peers_end_equal_to_the_hub)
+{
+    memset(&total, 0, sizeof total);
+    const uint64_t seeds = seed_count(200);
+    for (uint64_t s = 1; s <= seeds; s++)
+        run_seed(5000 + s, 4, 2, 30, false);
+    report("2 plain peers and 2 replicas", seeds);
+    cr_assert_eq(total.unexplained, 0);
+    cr_assert_gt(total.rep_acked, 0);
+}
+
+Test(converge, replicas_end_equal_to_the_hub)
+{
+    memset(&total, 0, sizeof total);
+    const uint64_t seeds = seed_count(200);
+    for (uint64_t s = 1; s <= seeds; s++)
+        run_seed(9000 + s, 4, 4, 30, false);
+    report("4 replicas", seeds);
+    cr_assert_gt(total.rep_acked, 0);
 }
