@@ -12,6 +12,13 @@
 
 #include "path_internal.h"
 
+/* Bounds on what one change records, so that comparing two changes costs at
+ * most MAX_PATHS^2 * MAX_SEGMENTS whatever a peer sends: a longer path is cut
+ * to its first segments, more paths are merged into their common prefix.
+ * Both only widen what a change touches, so they never hide an overlap. */
+#define MAX_PATHS 32
+#define MAX_SEGMENTS 32
+
 void pw__changelog_init(pw__changelog *l, size_t cap, uint64_t version)
 {
     memset(l, 0, sizeof *l);
@@ -168,11 +175,43 @@ static pw_err touch(pw_value *out, const pw_value *doc, pw_op op, pw_dialect d,
                     const pw_value *path)
 {
     size_t n = pw_value_len(path);
-    if (!shifts(doc, op, d, path))
+    if (shifts(doc, op, d, path))
+        n--;
+    if (n == pw_value_len(path) && n <= MAX_SEGMENTS)
         return pw_array_push(out, pw_value_retain(*path));
     pw_value p;
-    pw_err rc = prefix(path, n - 1, &p);
+    pw_err rc = prefix(path, n < MAX_SEGMENTS ? n : MAX_SEGMENTS, &p);
     return rc ? rc : pw_array_push(out, p);
+}
+
+/* Replaces the paths of *out by their longest common prefix. */
+static pw_err merge(pw_value *out)
+{
+    const pw_value *first = pw_array_get(out, 0);
+    size_t n = pw_value_len(first);
+    for (size_t i = 1; i < pw_value_len(out); i++) {
+        const pw_value *p = pw_array_get(out, i);
+        size_t k = 0;
+        while (k < n && k < pw_value_len(p) &&
+               seg_equal(pw_array_get(first, k), pw_array_get(p, k)))
+            k++;
+        n = k;
+    }
+    pw_value common, merged;
+    pw_err rc = prefix(first, n, &common);
+    if (rc)
+        return rc;
+    if ((rc = pw_array_new(&merged, 1))) {
+        pw_value_release(&common);
+        return rc;
+    }
+    if ((rc = pw_array_push(&merged, common))) {
+        pw_value_release(&merged);
+        return rc;
+    }
+    pw_value_release(out);
+    *out = merged;
+    return PW_OK;
 }
 
 pw_err pw__touched(const pw_value *doc, const pw_patches *p, pw_value *out)
@@ -198,6 +237,8 @@ pw_err pw__touched(const pw_value *doc, const pw_patches *p, pw_value *out)
             rc = touch(out, doc, pt->op, p->dialect, &pt->path);
         }
     }
+    if (!rc && pw_value_len(out) > MAX_PATHS)
+        rc = merge(out);
     if (rc)
         pw_value_release(out);
     return rc;

@@ -365,3 +365,176 @@ Test(replica, reconnect_waits_for_the_new_fullsync)
     cr_assert_eq(pw_value_int(pw_object_get(rep_doc(&t, "k"), "a", 1)), 1);
     rep_close(&t);
 }
+
+/* ---- the hub's side of base, ack and resync, seen by a raw peer ---- */
+
+static size_t recv_types(pw_inproc_conn *c, char *out, size_t size)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    pw_frame *f;
+    while ((f = pw_inproc_recv(c))) {
+        pw_msg m;
+        cr_assert_eq(pw_msg_decode(&pw_codec_json, f->data, f->len, NULL, &m, NULL), PW_OK);
+        size_t tl;
+        const char *t =
+            m.type == PW_MSG_UNKNOWN ? pw_value_str(&m.type_name, &tl) : pw_msg_type_name(m.type);
+        if (m.type != PW_MSG_UNKNOWN)
+            tl = strlen(t);
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%.*s", len ? "," : "", (int)tl, t);
+        pw_msg_clear(&m);
+        pw_frame_release(f);
+        n++;
+    }
+    return n;
+}
+
+Test(replica, hub_checks_base_and_answers_resync)
+{
+    pw_inproc_conn *c = pw_inproc_connect(ip, NULL, &pw_codec_json);
+    char types[256];
+    recv_types(c, types, sizeof types);
+    const char *bad = "{\"type\":\"patches\",\"key\":\"k\",\"base\":-1,\"data\":[]}";
+    cr_assert_eq(pw_inproc_send(c, (const uint8_t *)bad, strlen(bad), NULL), PW_EMSG);
+    bad = "{\"type\":\"patches\",\"key\":\"k\",\"base\":\"1\",\"data\":[]}";
+    cr_assert_eq(pw_inproc_send(c, (const uint8_t *)bad, strlen(bad), NULL), PW_EMSG);
+    bad = "{\"type\":\"patches\",\"key\":\"k\",\"base\":9,\"data\":[]}";
+    cr_assert_eq(pw_inproc_send(c, (const uint8_t *)bad, strlen(bad), NULL), PW_EMSG);
+    recv_types(c, types, sizeof types);
+    cr_assert_str_eq(types, "error,fullsync,error,fullsync,error,fullsync");
+    const char *ok = "{\"type\":\"patches\",\"key\":\"k\",\"base\":1,\"data\":[{\"op\":\"replace\","
+                     "\"path\":[\"a\"],\"value\":2}]}";
+    cr_assert_eq(pw_inproc_send(c, (const uint8_t *)ok, strlen(ok), NULL), PW_OK);
+    recv_types(c, types, sizeof types);
+    cr_assert_str_eq(types, "ack");
+    /* its own change since base 1 does not count against it */
+    ok = "{\"type\":\"patches\",\"key\":\"k\",\"base\":1,\"data\":[{\"op\":\"replace\","
+         "\"path\":[\"a\"],\"value\":3}]}";
+    cr_assert_eq(pw_inproc_send(c, (const uint8_t *)ok, strlen(ok), NULL), PW_OK);
+    recv_types(c, types, sizeof types);
+    cr_assert_str_eq(types, "ack");
+    const char *rs = "{\"type\":\"resync\",\"key\":\"k\"}";
+    cr_assert_eq(pw_inproc_send(c, (const uint8_t *)rs, strlen(rs), NULL), PW_OK);
+    rs = "{\"type\":\"resync\",\"key\":\"nope\"}";
+    cr_assert_eq(pw_inproc_send(c, (const uint8_t *)rs, strlen(rs), NULL), PW_OK);
+    recv_types(c, types, sizeof types);
+    cr_assert_str_eq(types, "fullsync");
+}
+
+Test(replica, plain_patch_crossing_an_unseen_change_is_followed_by_a_fullsync)
+{
+    pw_inproc_conn *a = pw_inproc_connect(ip, NULL, &pw_codec_json);
+    pw_inproc_conn *b = pw_inproc_connect(ip, NULL, &pw_codec_json);
+    char types[256];
+    recv_types(a, types, sizeof types);
+    recv_types(b, types, sizeof types);
+    /* a and b edit different members: both relayed, no resync */
+    plain_send(a, "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"replace\",\"path\":"
+                  "[\"c\",\"x\"],\"value\":1}]}");
+    plain_send(b, "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"replace\",\"path\":"
+                  "[\"c\",\"y\"],\"value\":1}]}");
+    recv_types(a, types, sizeof types);
+    cr_assert_str_eq(types, "patches");
+    recv_types(b, types, sizeof types);
+    cr_assert_str_eq(types, "patches");
+    /* b inserts into the array a is changing, without having read a's change */
+    plain_send(a, "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"replace\",\"path\":"
+                  "[\"b\",2],\"value\":9}]}");
+    plain_send(b, "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"add\",\"path\":"
+                  "[\"b\",0],\"value\":0}]}");
+    recv_types(b, types, sizeof types);
+    cr_assert_str_eq(types, "patches,fullsync");
+    recv_types(a, types, sizeof types);
+    cr_assert_str_eq(types, "patches");
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.resyncs, 1);
+    cr_assert_eq(m.rejects, 0);
+}
+
+/* B changes the state first (a plain peer); then A sends a list built on
+ * version 1: accepted (ack) when the two touch no overlapping path. */
+static const char *after(const char *b_list, const char *a_list)
+{
+    static char types[256];
+    pw_inproc_conn *a = pw_inproc_connect(ip, NULL, &pw_codec_json);
+    pw_inproc_conn *b = pw_inproc_connect(ip, NULL, &pw_codec_json);
+    recv_types(a, types, sizeof types);
+    char msg[512];
+    snprintf(msg, sizeof msg, "{\"type\":\"patches\",\"key\":\"k\",\"data\":%s}", b_list);
+    plain_send(b, msg);
+    recv_types(a, types, sizeof types);
+    snprintf(msg, sizeof msg, "{\"type\":\"patches\",\"key\":\"k\",\"base\":1,\"data\":%s}",
+             a_list);
+    pw_inproc_send(a, (const uint8_t *)msg, strlen(msg), NULL);
+    recv_types(a, types, sizeof types);
+    return types;
+}
+
+#define REP(path, v) "[{\"op\":\"replace\",\"path\":" path ",\"value\":" v "}]"
+#define ADD(path, v) "[{\"op\":\"add\",\"path\":" path ",\"value\":" v "}]"
+#define REM(path) "[{\"op\":\"remove\",\"path\":" path "}]"
+
+Test(replica, different_members_do_not_overlap)
+{
+    cr_assert_str_eq(after(REP("[\"c\",\"x\"]", "1"), REP("[\"c\",\"y\"]", "2")), "ack");
+}
+
+Test(replica, a_member_and_its_parent_overlap)
+{
+    cr_assert_str_eq(after(REP("[\"c\"]", "{}"), REP("[\"c\",\"y\"]", "2")), "error,fullsync");
+}
+
+Test(replica, replaces_of_different_elements_do_not_overlap)
+{
+    cr_assert_str_eq(after(REP("[\"b\",0]", "5"), REP("[\"b\",2]", "6")), "ack");
+}
+
+Test(replica, an_insert_overlaps_every_element_of_its_array)
+{
+    cr_assert_str_eq(after(ADD("[\"b\",3]", "5"), REP("[\"b\",0]", "6")), "error,fullsync");
+}
+
+Test(replica, a_removal_overlaps_every_element_of_its_array)
+{
+    cr_assert_str_eq(after(REP("[\"b\",0]", "6"), REM("[\"b\",2]")), "error,fullsync");
+}
+
+Test(replica, a_length_replace_overlaps_the_array)
+{
+    cr_assert_str_eq(after(REP("[\"b\",\"length\"]", "1"), REP("[\"b\",1]", "6")),
+                     "error,fullsync");
+}
+
+Test(replica, a_replace_past_the_end_overlaps_the_array)
+{
+    cr_assert_str_eq(after(REP("[\"b\",5]", "1"), REP("[\"b\",0]", "6")), "error,fullsync");
+}
+
+Test(replica, an_int_segment_equals_its_decimal_string)
+{
+    cr_assert_str_eq(after(REP("[\"b\",1]", "5"), REP("[\"b\",\"1\"]", "6")), "error,fullsync");
+}
+
+Test(replica, a_key_in_an_object_is_not_an_array_shift)
+{
+    cr_assert_str_eq(after(ADD("[\"c\",\"x\"]", "5"), ADD("[\"c\",\"y\"]", "6")), "ack");
+}
+
+Test(replica, a_base_older_than_the_log_is_a_conflict)
+{
+    pw_inproc_free(ip);
+    pw_hub_free(hub);
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.max_changelog = 2;
+    hub = pw_hub_new(&o);
+    ip = pw_inproc_new(hub);
+    cr_assert_eq(pw_hub_set_state(hub, "k", 1, parse("{\"a\":1,\"b\":[1,2,3],\"c\":{}}")), PW_OK);
+    pw_inproc_conn *b = pw_inproc_connect(ip, NULL, &pw_codec_json);
+    for (int i = 0; i < 3; i++)
+        plain_send(b, "{\"type\":\"patches\",\"key\":\"k\",\"data\":" REP("[\"a\"]", "2") "}");
+    /* versions 2..4 were changes of "a"; 2 is no longer held */
+    cr_assert_str_eq(after("[]", REP("[\"c\",\"z\"]", "1")), "error,fullsync");
+}
