@@ -9,6 +9,13 @@
  * join they get a FullSync of every key they may read, their patches are
  * applied and relayed, nothing is echoed to them.
  *
+ * Concurrent edits (proto/SPEC.md, section 1.2): a patches message with
+ * `base` (a replica's) is applied only if no change since that version
+ * touched an overlapping path, and answered with an ack or an error and a
+ * FullSync; a plain peer whose patch may have crossed a change it had not
+ * seen gets a FullSync after it is applied and relayed. {"type":"resync"}
+ * asks for a FullSync of a key.
+ *
  * A message that fails (malformed, denied, does not apply, over a limit)
  * changes nothing and is not relayed; the sender gets an error message and a
  * FullSync of the key, so it converges on the hub's state. Other peers are
