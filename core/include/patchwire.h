@@ -9,6 +9,7 @@
 #include "patchwire/inproc.h"
 #include "patchwire/msg.h"
 #include "patchwire/patch.h"
+#include "patchwire/replica.h"
 #include "patchwire/store.h"
 #include "patchwire/transport.h"
 #include "patchwire/value.h"

@@ -15,6 +15,8 @@
 #include "patchwire/buf.h"
 #include "patchwire/msg.h"
 
+#include "changelog.h"
+
 /* Distinct codecs one change can be encoded for. */
 #define FRAME_SET_MAX 8
 
@@ -31,7 +33,16 @@ typedef struct hub_key {
     pw_value doc;
     uint64_t version;
     frame_set fullsync; /* the FullSync of (doc, version), cleared on change */
+    size_t index;       /* in hub->keys, and in each peer's pkeys */
+    pw__changelog log;
 } hub_key;
+
+/* What the hub knows of one peer's view of one key. */
+typedef struct peer_key {
+    bool known;         /* a FullSync of the key was sent to the peer */
+    uint64_t confirmed; /* changes up to this version are in the peer's edits */
+    uint64_t fullsync;  /* version of the last FullSync sent to the peer */
+} peer_key;
 
 struct pw_peer {
     const pw_transport_ops *ops;
@@ -40,8 +51,11 @@ struct pw_peer {
     const pw_codec *codec; /* NULL until the first message: JSON meanwhile */
     size_t queued;         /* bytes sent and not reported written */
     size_t index;          /* in hub->peers */
-    bool behind;           /* overflowed: changes skipped until it drains */
-    bool closed;           /* closed by the hub; leave not yet reported */
+    uint64_t id;           /* > 0, never reused: the origin of its changes */
+    peer_key *pkeys;       /* by key index, npkeys of them */
+    size_t npkeys;
+    bool behind; /* overflowed: changes skipped until it drains */
+    bool closed; /* closed by the hub; leave not yet reported */
 };
 
 struct pw_hub {
@@ -51,6 +65,7 @@ struct pw_hub {
     pw_peer **peers;
     size_t npeers, cappeers;
     pw_buf scratch;
+    uint64_t next_peer_id;
     pw_hub_metrics m;
 };
 
@@ -62,6 +77,7 @@ void pw_hub_options_init(pw_hub_options *opts)
     opts->max_keys = 1024;
     opts->max_queue_bytes = (size_t)8 << 20;
     opts->overflow = PW_OVERFLOW_RESYNC;
+    opts->max_changelog = 1024;
 }
 
 pw_hub *pw_hub_new(const pw_hub_options *opts)
@@ -165,6 +181,8 @@ static hub_key *add_key(pw_hub *hub, const char *name, size_t len, pw_value doc)
     k->len = len;
     k->doc = doc;
     k->version = 1;
+    k->index = hub->nkeys;
+    pw__changelog_init(&k->log, hub->opts.max_changelog, k->version);
     hub->keys[hub->nkeys++] = k;
     return k;
 fail:
@@ -172,16 +190,26 @@ fail:
     return NULL;
 }
 
-static void replace_doc(hub_key *k, pw_value doc)
+/* Records the change that made k->version; paths taken. */
+static void log_change(hub_key *k, uint64_t origin, pw_value paths)
+{
+    pw__changelog_add(&k->log, k->version, origin, paths);
+}
+
+static void replace_doc(hub_key *k, pw_value doc, uint64_t origin)
 {
     pw_value_release(&k->doc);
     k->doc = doc;
     k->version++;
     frame_set_clear(&k->fullsync);
+    pw_value root = pw_null();
+    pw__touched_root(&root); /* a null (out of memory) forgets the log */
+    log_change(k, origin, root);
 }
 
 static void free_key(hub_key *k)
 {
+    pw__changelog_free(&k->log);
     frame_set_clear(&k->fullsync);
     pw_value_release(&k->doc);
     free(k->name);
@@ -237,13 +265,13 @@ static void peer_close(pw_peer *peer, const char *reason)
 /* Queues frame for peer. A forced send (a FullSync burst at join or after a
  * drain) ignores the byte budget: it is bounded by the state itself. A NULL
  * frame (out of memory) closes the peer rather than let it miss a change. */
-static void deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
+static bool deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
 {
     if (peer->closed || (peer->behind && !force))
-        return;
+        return false;
     if (!frame) {
         peer_close(peer, "out of memory");
-        return;
+        return false;
     }
     size_t max = hub->opts.max_queue_bytes;
     if (!force && peer->queued > 0 && (peer->queued >= max || frame->len > max - peer->queued)) {
@@ -252,11 +280,11 @@ static void deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
             peer_close(peer, "send queue overflow");
         else
             peer->behind = true;
-        return;
+        return false;
     }
     if (peer->ops->send(peer->transport, peer->conn, pw_frame_retain(frame))) {
         peer_close(peer, "send failed");
-        return;
+        return false;
     }
     peer->queued += frame->len;
     pw_hub_codec_metrics *cm = codec_metrics(hub, peer_codec(peer));
@@ -264,6 +292,42 @@ static void deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
         cm->msgs_out++;
         cm->bytes_out += frame->len;
     }
+    return true;
+}
+
+/* The peer's view of k; NULL when out of memory. */
+static peer_key *pkey(pw_peer *peer, const hub_key *k)
+{
+    if (k->index >= peer->npkeys) {
+        size_t n = k->index + 1 > 2 * peer->npkeys ? k->index + 1 : 2 * peer->npkeys;
+        peer_key *pk = realloc(peer->pkeys, n * sizeof *pk);
+        if (!pk)
+            return NULL;
+        memset(pk + peer->npkeys, 0, (n - peer->npkeys) * sizeof *pk);
+        peer->pkeys = pk;
+        peer->npkeys = n;
+    }
+    return &peer->pkeys[k->index];
+}
+
+/* Notes that the peer was sent a FullSync of k at its current version. */
+static void sent_fullsync(pw_peer *peer, const hub_key *k)
+{
+    peer_key *pk = pkey(peer, k);
+    if (!pk) {
+        peer_close(peer, "out of memory");
+        return;
+    }
+    if (!pk->known)
+        pk->confirmed = k->version;
+    pk->known = true;
+    pk->fullsync = k->version;
+}
+
+static void send_fullsync(pw_hub *hub, pw_peer *peer, hub_key *k, bool force)
+{
+    if (deliver(hub, peer, fullsync_frame(hub, k, peer_codec(peer)), force))
+        sent_fullsync(peer, k);
 }
 
 /* A FullSync of every key the peer may read; returns how many were sent. */
@@ -274,7 +338,7 @@ static uint64_t send_all_fullsyncs(pw_hub *hub, pw_peer *peer)
         hub_key *k = hub->keys[i];
         if (!may(hub, peer, k->name, k->len, PW_ACCESS_READ))
             continue;
-        deliver(hub, peer, fullsync_frame(hub, k, peer_codec(peer)), true);
+        send_fullsync(hub, peer, k, true);
         sent++;
     }
     return sent;
@@ -283,14 +347,15 @@ static uint64_t send_all_fullsyncs(pw_hub *hub, pw_peer *peer)
 /* Sends msg (the wire tree of a change of k) to every peer but `from` that
  * may read k, encoding it once per codec; set holds the encodings. */
 static void fan_out(pw_hub *hub, const pw_peer *from, const hub_key *k, frame_set *set,
-                    const pw_value *msg)
+                    const pw_value *msg, bool fullsync)
 {
     for (size_t i = 0; i < hub->npeers; i++) {
         pw_peer *peer = hub->peers[i];
         if (peer == from || peer->closed || peer->behind ||
             !may(hub, peer, k->name, k->len, PW_ACCESS_READ))
             continue;
-        deliver(hub, peer, frame_set_get(hub, set, peer_codec(peer), msg), false);
+        if (deliver(hub, peer, frame_set_get(hub, set, peer_codec(peer), msg), false) && fullsync)
+            sent_fullsync(peer, k);
     }
 }
 
@@ -298,7 +363,7 @@ static void fan_out_fullsync(pw_hub *hub, const pw_peer *from, hub_key *k)
 {
     pw_value v;
     pw_err rc = fullsync_value(k, &v);
-    fan_out(hub, from, k, &k->fullsync, rc ? NULL : &v);
+    fan_out(hub, from, k, &k->fullsync, rc ? NULL : &v, true);
     pw_value_release(&v);
 }
 
@@ -319,7 +384,7 @@ static void fan_out_patches(pw_hub *hub, const pw_peer *from, const hub_key *k,
     }
     pw_msg_clear(&m);
     frame_set set = {0};
-    fan_out(hub, from, k, &set, rc ? NULL : &v);
+    fan_out(hub, from, k, &set, rc ? NULL : &v, false);
     frame_set_clear(&set);
     pw_value_release(&v);
 }
@@ -334,7 +399,7 @@ pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value d
     }
     hub_key *k = find_key(hub, key, key_len);
     if (k)
-        replace_doc(k, doc);
+        replace_doc(k, doc, 0);
     else if (!(k = add_key(hub, key, key_len, doc)))
         return PW_ENOMEM;
     fan_out_fullsync(hub, NULL, k);
@@ -362,6 +427,7 @@ void pw_hub_free(pw_hub *hub)
         return;
     for (size_t i = 0; i < hub->npeers; i++) {
         peer_close(hub->peers[i], "hub closing");
+        free(hub->peers[i]->pkeys);
         free(hub->peers[i]->identity);
         free(hub->peers[i]);
     }
@@ -402,6 +468,7 @@ pw_peer *pw_hub_peer_join(pw_hub *hub, const pw_transport_ops *ops, void *transp
     peer->conn = conn;
     peer->identity = id;
     peer->codec = codec;
+    peer->id = ++hub->next_peer_id;
     peer->index = hub->npeers;
     hub->peers[hub->npeers++] = peer;
     send_all_fullsyncs(hub, peer);
@@ -413,6 +480,7 @@ void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer)
     size_t i = peer->index;
     hub->peers[i] = hub->peers[--hub->npeers];
     hub->peers[i]->index = i;
+    free(peer->pkeys);
     free(peer->identity);
     free(peer);
 }
@@ -474,14 +542,32 @@ static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, p
         pw_frame_release(f);
     }
     if (k && !peer->closed && !peer->behind) {
-        deliver(hub, peer, fullsync_frame(hub, k, peer_codec(peer)), false);
+        send_fullsync(hub, peer, k, false);
         hub->m.resyncs++;
     }
     return err->code;
 }
 
+/* {"type":"ack","key":K,"seq":V}: the sender's change was accepted as V. */
+static void send_ack(pw_hub *hub, pw_peer *peer, const hub_key *k)
+{
+    pw_msg m;
+    pw_msg_init(&m);
+    pw_value v = pw_null();
+    bool ok = !pw_string_cstr(&m.type_name, "ack") && !pw_string_new(&m.key, k->name, k->len);
+    m.has_seq = true;
+    m.seq = k->version;
+    ok = ok && !pw_msg_to_value(&m, &v);
+    pw_msg_clear(&m);
+    pw_frame *f = ok ? encode_frame(hub, peer_codec(peer), &v) : NULL;
+    pw_value_release(&v);
+    deliver(hub, peer, f, false); /* NULL closes the peer rather than leave it waiting */
+    pw_frame_release(f);
+}
+
+/* A peer's patches; has_base: it said the version they were built on. */
 static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const char *key,
-                              size_t klen, pw_error *err)
+                              size_t klen, bool has_base, uint64_t base, pw_error *err)
 {
     if (!may(hub, peer, key, klen, PW_ACCESS_WRITE))
         return pw_error_set(err, PW_EDENIED, "patches for \"%.*s\": write denied", (int)klen, key);
@@ -491,12 +577,46 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     if (m->patches.len > hub->opts.max_patches_per_msg)
         return pw_error_set(err, PW_ELIMIT, "patches for \"%.*s\": %zu patches, limit %zu",
                             (int)klen, key, m->patches.len, hub->opts.max_patches_per_msg);
+    peer_key *pk = pkey(peer, k);
+    pw_value touched = pw_null();
+    if (!pk || pw__touched(&k->doc, &m->patches, &touched))
+        return pw_error_set(err, PW_ENOMEM, "patches for \"%.*s\": out of memory", (int)klen, key);
+    if (!pk->known) /* never sent the key: it built the patch on nothing we know */
+        pk->confirmed = pk->fullsync = 0;
+    uint64_t received = k->version;
+    if (has_base && base > received) {
+        pw_value_release(&touched);
+        return pw_error_set(err, PW_EMSG, "patches for \"%.*s\": base %llu is past version %llu",
+                            (int)klen, key, (unsigned long long)base, (unsigned long long)received);
+    }
+    if (has_base && pw__changelog_overlaps(&k->log, base, received, peer->id, &touched)) {
+        pw_value_release(&touched);
+        return pw_error_set(err, PW_ECONFLICT,
+                            "patches for \"%.*s\": built on version %llu, a change since then "
+                            "touched the same paths",
+                            (int)klen, key, (unsigned long long)base);
+    }
     pw_err rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
-    if (rc)
+    if (rc) {
+        pw_value_release(&touched);
         return rc;
+    }
+    /* A plain peer says nothing of what it has read: it may have built the
+     * list before reading anything sent since its first FullSync. A later
+     * FullSync means it may lose this list when it reads it. */
+    bool resync =
+        !has_base && (pk->fullsync > pk->confirmed ||
+                      pw__changelog_overlaps(&k->log, pk->confirmed, received, peer->id, &touched));
     k->version++;
     frame_set_clear(&k->fullsync);
+    log_change(k, peer->id, touched);
     fan_out_patches(hub, peer, k, &m->patches);
+    if (has_base)
+        send_ack(hub, peer, k);
+    if (resync && !peer->closed && !peer->behind && may(hub, peer, key, klen, PW_ACCESS_READ)) {
+        send_fullsync(hub, peer, k, false);
+        hub->m.resyncs++;
+    }
     return PW_OK;
 }
 
@@ -509,7 +629,7 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
     pw_value doc = m->data;
     m->data = pw_null();
     if (k) {
-        replace_doc(k, doc);
+        replace_doc(k, doc, peer->id);
     } else if (hub->nkeys >= hub->opts.max_keys) {
         pw_value_release(&doc);
         return pw_error_set(err, PW_ELIMIT, "fullsync of new key \"%.*s\": %zu keys, limit %zu",
@@ -520,6 +640,16 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
     }
     fan_out_fullsync(hub, peer, k);
     return PW_OK;
+}
+
+/* {"type":"resync","key":K}: a FullSync of K, if it exists and may be read. */
+static void receive_resync(pw_hub *hub, pw_peer *peer, const char *key, size_t klen)
+{
+    hub_key *k = find_key(hub, key, klen);
+    if (!k || !may(hub, peer, key, klen, PW_ACCESS_READ))
+        return;
+    send_fullsync(hub, peer, k, false);
+    hub->m.resyncs++;
 }
 
 pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n, pw_error *err)
@@ -552,8 +682,14 @@ pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t 
     const pw_value *kv = rc ? pw_object_get(&v, "key", 3) : &m.key;
     size_t klen = 0;
     const char *key = kv ? pw_value_str(kv, &klen) : NULL;
+    const pw_value *bv = rc ? NULL : pw_object_get(&v, "base", 4);
+    if (bv && (pw_value_kind(bv) != PW_INT || pw_value_int(bv) < 0))
+        rc = pw_error_set(err, PW_EMSG, "\"base\" must be a non-negative integer");
     if (!rc && m.type == PW_MSG_PATCHES)
-        rc = receive_patches(hub, peer, &m, key, klen, err);
+        rc = receive_patches(hub, peer, &m, key, klen, bv != NULL,
+                             bv ? (uint64_t)pw_value_int(bv) : 0, err);
+    else if (!rc && m.type == PW_MSG_UNKNOWN && key && pw_value_str_eq(&m.type_name, "resync", 6))
+        receive_resync(hub, peer, key, klen);
     else if (!rc && m.type == PW_MSG_FULLSYNC)
         rc = receive_fullsync(hub, peer, &m, key, klen, err);
     if (rc)

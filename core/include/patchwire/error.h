@@ -27,7 +27,8 @@ typedef int pw_err;
     X(MSG, -11, "malformed message")                              \
     X(UNSUPPORTED, -12, "unsupported")                            \
     X(IO, -13, "input/output error")                              \
-    X(DENIED, -14, "access denied")
+    X(DENIED, -14, "access denied")                               \
+    X(CONFLICT, -15, "concurrent change conflict")
 
 enum {
     PW_OK = 0,

@@ -9,6 +9,13 @@
  * join they get a FullSync of every key they may read, their patches are
  * applied and relayed, nothing is echoed to them.
  *
+ * Concurrent edits (proto/SPEC.md, section 1.2): a patches message with
+ * `base` (a replica's) is applied only if no change since that version
+ * touched an overlapping path, and answered with an ack or an error and a
+ * FullSync; a plain peer whose patch may have crossed a change it had not
+ * seen gets a FullSync after it is applied and relayed. {"type":"resync"}
+ * asks for a FullSync of a key.
+ *
  * A message that fails (malformed, denied, does not apply, over a limit)
  * changes nothing and is not relayed; the sender gets an error message and a
  * FullSync of the key, so it converges on the hub's state. Other peers are
@@ -62,6 +69,10 @@ typedef struct pw_hub_options {
     pw_overflow overflow;       /* default PW_OVERFLOW_RESYNC */
     pw_access_cb access;        /* NULL: every peer may read and write every key */
     void *access_userdata;
+    /* Changes remembered per key (their touched paths) to judge concurrent
+     * edits (proto/SPEC.md, "Versions and convergence"); default 1,024. A
+     * change built on an older version is treated as overlapping. */
+    size_t max_changelog;
 } pw_hub_options;
 
 void pw_hub_options_init(pw_hub_options *opts);
