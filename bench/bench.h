@@ -72,6 +72,8 @@ double bench_row_rate(const bench_row *r);
 /* "8.3x jansson"-style ratio of a to b in their units; "" if either failed. */
 void bench_ratio(char *out, size_t n, const bench_row *a, const bench_row *b, const char *name);
 void bench_print_table(const char *title, const bench_row *rows, size_t n);
+/* 3 significant digits with an SI prefix: "2.41 M", "812 k", "37.5". */
+void bench_fmt_si(char *out, size_t n, double x);
 
 /* ---- checks (checks.c): bullets of the Checks section ---- */
 
@@ -80,6 +82,8 @@ __attribute__((format(printf, 1, 2)))
 #endif
 void bench_check(const char *fmt, ...);
 void bench_checks_print(void);
+/* The same under another heading (a second program appending to RESULTS.md). */
+void bench_checks_print_as(const char *title);
 /* Decoding bytes gives want; encoding v gives exactly want's bytes. */
 void bench_check_decode(const char *what, const pw_codec *c, const pw_buf *bytes,
                         const pw_value *want);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 /* Bullet lines for the Checks section, printed last. */
-static char checks[32][240];
+static char checks[32][320];
 static size_t nchecks;
 
 void bench_check(const char *fmt, ...)
@@ -108,7 +108,12 @@ double bench_peak_rss_mib(void)
 
 void bench_checks_print(void)
 {
-    printf("## Checks\n\n");
+    bench_checks_print_as("Checks");
+}
+
+void bench_checks_print_as(const char *title)
+{
+    printf("## %s\n\n", title);
     for (size_t i = 0; i < nchecks; i++)
         printf("- %s\n", checks[i]);
 }

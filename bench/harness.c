@@ -121,7 +121,7 @@ double bench_row_rate(const bench_row *r)
 }
 
 /* 3 significant digits with an SI prefix: "2.41 M", "812 k", "37.5". */
-static void fmt_si(char *out, size_t n, double x)
+void bench_fmt_si(char *out, size_t n, double x)
 {
     const char *prefix = "";
     if (x >= 1e9) {
@@ -156,22 +156,22 @@ static void fmt_rate(char *out, size_t n, const bench_row *r)
     double rate = bench_row_rate(r);
     switch (r->unit) {
     case BENCH_MSGS:
-        fmt_si(a, sizeof a, rate);
-        fmt_si(b, sizeof b, rate * r->bytes_per_call / 1e6);
+        bench_fmt_si(a, sizeof a, rate);
+        bench_fmt_si(b, sizeof b, rate * r->bytes_per_call / 1e6);
         snprintf(out, n, "%s msgs/s (%s MB/s)", a, b);
         return;
     case BENCH_MBS:
-        fmt_si(a, sizeof a, rate / 1e6);
+        bench_fmt_si(a, sizeof a, rate / 1e6);
         snprintf(out, n, "%s MB/s", a);
         return;
     case BENCH_OPS:
-        fmt_si(a, sizeof a, rate);
+        bench_fmt_si(a, sizeof a, rate);
         snprintf(out, n, "%s ops/s", a);
         return;
     case BENCH_DIFFS:
         break;
     }
-    fmt_si(a, sizeof a, rate);
+    bench_fmt_si(a, sizeof a, rate);
     snprintf(out, n, "%s diffs/s", a);
 }
 
