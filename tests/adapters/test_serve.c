@@ -1,0 +1,270 @@
+/* test_serve.c - `patchwire serve` and `patchwire connect`, run as a user runs them.
+ *
+ * The one idea: a real server process and real connect processes, with
+ * files for stdin, stdout and stderr; each test checks what they print and
+ * their exit status, and what a later peer finds in the state. */
+#include <criterion/criterion.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wsraw.h"
+
+static served srv;
+static char dir[] = "/tmp/pw-serve-XXXXXX";
+
+typedef struct result {
+    int status;
+    char out[8192];
+    char err[4096];
+} result;
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/pw-serve-XXXXXX");
+    cr_assert(mkdtemp(dir));
+    srv.pid = 0;
+}
+
+static void teardown(void)
+{
+    if (srv.pid > 0)
+        cr_expect_eq(served_stop(&srv, 20000), 0, "serve did not stop cleanly (log %s)",
+                     srv.log_path);
+    unlink(srv.log_path);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(serve, .init = setup, .fini = teardown, .timeout = 120);
+
+static const char *path_in_dir(const char *name)
+{
+    static char paths[8][256];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, 256, "%s/%s", dir, name);
+    return p;
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    const char *p = path_in_dir(name);
+    FILE *f = fopen(p, "w");
+    cr_assert(f);
+    fputs(text, f);
+    cr_assert_eq(fclose(f), 0);
+    return p;
+}
+
+static void slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+}
+
+/* Runs `PW_CLI args...` with stdin from the text given (NULL: /dev/null),
+ * killing it after timeout_s. */
+static void run(result *r, const char *stdin_text, int timeout_s, const char *const *args)
+{
+    const char *in = stdin_text ? write_file("stdin", stdin_text) : "/dev/null";
+    char out_path[300], err_path[300];
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = getenv("PW_CLI");
+    cr_assert(argv[0], "PW_CLI not set");
+    for (int i = 0; args[i] && argc < 31; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int i = open(in, O_RDONLY), o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+            e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(i, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec > timeout_s) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    }
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    slurp(out_path, r->out, sizeof r->out);
+    slurp(err_path, r->err, sizeof r->err);
+}
+
+static const char *url(void)
+{
+    static char u[64];
+    snprintf(u, sizeof u, "ws://127.0.0.1:%d/", srv.port);
+    return u;
+}
+
+static void start(const char *const *extra)
+{
+    cr_assert_eq(served_start(&srv, extra, 20000), 0, "patchwire serve did not start");
+}
+
+/* The state of key as `patchwire connect` prints it with no input. */
+static void state_of(const char *key, const char *token, char *out, size_t cap)
+{
+    result r;
+    const char *args[] = {"connect", "--timeout", "10", "--key", key, url(),
+                          token ? "--token" : NULL, token, NULL};
+    run(&r, NULL, 30, args);
+    cr_assert_eq(r.status, 0, "connect failed: %s", r.err);
+    size_t n = strlen(r.out);
+    cr_assert_lt(n, cap);
+    memcpy(out, r.out, n + 1);
+}
+
+Test(serve, connect_prints_the_state_then_sends_its_input)
+{
+    start((const char *const[]){"--quiet", NULL});
+    char before[512];
+    state_of("appstate", NULL, before, sizeof before);
+    cr_assert_str_eq(before, "{\"type\":\"fullsync\",\"key\":\"appstate\",\"seq\":1,"
+                             "\"data\":{\"items\":[]}}\n");
+
+    result r;
+    const char *args[] = {"connect", "--timeout", "10", url(), NULL};
+    run(&r, "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"milk\"}]\n"
+            "[{\"op\":\"add\",\"path\":\"/items/-\",\"value\":\"bread\"}]\n",
+        30, args);
+    cr_assert_eq(r.status, 0, "connect: %s", r.err);
+    cr_assert(strstr(r.out, "\"origin\":\"local\",\"data\":[{\"op\":\"add\",\"path\":[\"items\",0],"
+                            "\"value\":\"milk\"}]"),
+              "%s", r.out);
+
+    char after[512];
+    state_of("appstate", NULL, after, sizeof after);
+    cr_assert(strstr(after, "\"data\":{\"items\":[\"milk\",\"bread\"]}"), "%s", after);
+}
+
+Test(serve, connect_speaks_msgpack_too)
+{
+    start((const char *const[]){"--quiet", NULL});
+    result r;
+    const char *args[] = {"connect", "--msgpack", "--timeout", "10", url(), NULL};
+    run(&r, "[{\"op\":\"replace\",\"path\":[\"title\"],\"value\":\"from msgpack\"}]\n", 30, args);
+    cr_assert_eq(r.status, 0, "connect: %s", r.err);
+    char after[512];
+    state_of("appstate", NULL, after, sizeof after);
+    cr_assert(strstr(after, "\"data\":{\"items\":[],\"title\":\"from msgpack\"}"), "%s", after);
+}
+
+Test(serve, a_bad_input_line_fails_the_edit_and_changes_nothing)
+{
+    start((const char *const[]){"--quiet", NULL});
+    result r;
+    const char *args[] = {"connect", "--timeout", "10", url(), NULL};
+    run(&r, "[{\"op\":\"replace\",\"path\":[\"nope\",\"deeper\"],\"value\":1}]\n", 30, args);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "patchwire connect: input: key \"appstate\": patch 0 (replace /nope/deeper)"),
+              "%s", r.err);
+    char after[512];
+    state_of("appstate", NULL, after, sizeof after);
+    cr_assert(strstr(after, "\"seq\":1,\"data\":{\"items\":[]}"), "%s", after);
+}
+
+Test(serve, states_from_files)
+{
+    const char *todo = write_file("todo.json", "{\"items\":[{\"title\":\"a\",\"done\":true}]}");
+    char spec[400];
+    snprintf(spec, sizeof spec, "todo=%s", todo);
+    start((const char *const[]){"--quiet", "--state", spec, NULL});
+    char s[512];
+    state_of("todo", NULL, s, sizeof s);
+    cr_assert(strstr(s, "\"key\":\"todo\",\"seq\":1,\"data\":{\"items\":[{\"title\":\"a\",\"done\":true}]}"),
+              "%s", s);
+}
+
+Test(serve, the_token_file_decides_who_reads_and_writes)
+{
+    const char *tokens = write_file("tokens", "# who may do what\n"
+                                              "editor rw\n"
+                                              "viewer r appstate\n");
+    start((const char *const[]){"--quiet", "--token-file", tokens, NULL});
+
+    result r;
+    const char *viewer[] = {"connect", "--token", "viewer", "--timeout", "10", url(), NULL};
+    run(&r, "[{\"op\":\"replace\",\"path\":[\"x\"],\"value\":1}]\n", 30, viewer);
+    cr_assert_eq(r.status, 1, "a read-only token could write: %s", r.err);
+    cr_assert(strstr(r.err, "refused"), "%s", r.err);
+
+    const char *editor[] = {"connect", "--token", "editor", "--timeout", "10", url(), NULL};
+    run(&r, "[{\"op\":\"replace\",\"path\":[\"x\"],\"value\":2}]\n", 30, editor);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+
+    char s[512];
+    state_of("appstate", "viewer", s, sizeof s);
+    cr_assert(strstr(s, "\"data\":{\"items\":[],\"x\":2}"), "%s", s);
+
+    /* no token: never gets the state */
+    const char *anonymous[] = {"connect", "--timeout", "2", url(), NULL};
+    run(&r, NULL, 30, anonymous);
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.out, "");
+    cr_assert(strstr(r.err, "timed out"), "%s", r.err);
+}
+
+Test(serve, usage_and_startup_errors)
+{
+    result r;
+    run(&r, NULL, 10, (const char *const[]){"serve", "--ws", "127.0.0.1:99999", NULL});
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "--ws needs [HOST:]PORT"), "%s", r.err);
+    run(&r, NULL, 10, (const char *const[]){"serve", "--tls-cert", "x.pem", NULL});
+    cr_assert_eq(r.status, 2);
+    run(&r, NULL, 10, (const char *const[]){"serve", "--token-file", "/nonexistent/tokens", NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "/nonexistent/tokens: cannot open"), "%s", r.err);
+
+    start((const char *const[]){"--quiet", NULL});
+    char busy[32];
+    snprintf(busy, sizeof busy, "127.0.0.1:%d", srv.port);
+    run(&r, NULL, 10, (const char *const[]){"serve", "--ws", busy, "--no-static", NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "cannot listen on"), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    run(&r, NULL, 10, (const char *const[]){"connect", "--timeout", "x", url(), NULL});
+    cr_assert_eq(r.status, 2);
+}
+
+Test(serve, logs_connects_and_stops_on_sigterm)
+{
+    start(NULL);
+    char s[512];
+    state_of("appstate", NULL, s, sizeof s);
+    cr_assert_eq(served_stop(&srv, 20000), 0);
+    char log[4096];
+    slurp(srv.log_path, log, sizeof log);
+    cr_assert(strstr(log, "connect #1"), "%s", log);
+    cr_assert(strstr(log, "disconnect #1"), "%s", log);
+    cr_assert(strstr(log, "stopped"), "%s", log);
+}
