@@ -293,7 +293,7 @@ int cmd_serve(int argc, char **argv)
         pw_error err;
         server = pw_ws_server_new(hub, &so, &err);
         if (!server)
-            status = cli_fail(&c, "cannot listen on %s:%d: %s", host, port, err.msg);
+            status = cli_fail(&c, "%s", err.msg);
     }
     if (status == CLI_OK) {
         struct sigaction sa = {.sa_handler = on_signal};

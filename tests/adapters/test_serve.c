@@ -268,3 +268,30 @@ Test(serve, logs_connects_and_stops_on_sigterm)
     cr_assert(strstr(log, "disconnect #1"), "%s", log);
     cr_assert(strstr(log, "stopped"), "%s", log);
 }
+
+/* The listening socket of a port, from /proc/net/tcp and tcp6: its local
+ * address as the kernel prints it ("0100007F" for 127.0.0.1), "" if none. */
+static void listening_address(int port, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    for (int f = 0; f < 2; f++) {
+        FILE *fp = fopen(files[f], "r");
+        char line[512], addr[64];
+        unsigned p, state;
+        while (fp && fgets(line, sizeof line, fp))
+            if (sscanf(line, " %*d: %63[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", addr, &p, &state) == 3 &&
+                (int)p == port && state == 0x0A)
+                snprintf(out, cap, "%s", addr);
+        if (fp)
+            fclose(fp);
+    }
+}
+
+Test(serve, listens_on_loopback_only_when_told_so)
+{
+    start((const char *const[]){"--quiet", NULL}); /* --ws 127.0.0.1:0 */
+    char addr[64];
+    listening_address(srv.port, addr, sizeof addr);
+    cr_assert_str_eq(addr, "0100007F", "listening on %s, not 127.0.0.1 alone", addr);
+}

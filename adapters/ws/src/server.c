@@ -432,6 +432,11 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
     memset(&info, 0, sizeof info);
     info.port = o.port;
     info.iface = bind_address(o.host);
+    /* lws 4.1 with IPv6 on binds an IPv4 address given as iface to every
+     * interface (a dual-stack socket); an IPv4 literal gets an IPv4 socket. */
+    struct in_addr v4;
+    if (info.iface && inet_pton(AF_INET, info.iface, &v4) == 1)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.protocols = s->protocols;
     info.mounts = s->static_dir ? &s->mount : NULL;
     info.user = s;
