@@ -5,6 +5,7 @@
  * lines over (a mutex and a wakeup), so every store and replica call stays
  * on the thread that services the connection. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +51,8 @@ static const char usage[] =
 
 static volatile sig_atomic_t stop_signal;
 
+enum { PARSED_HELP = -1 }; /* parse_args printed the help: exit 0 */
+
 static void on_signal(int sig)
 {
     stop_signal = sig;
@@ -70,6 +73,7 @@ typedef struct input {
     bool too_long;      /* a line over the limit was dropped */
     size_t max;
     pw_ws_client *client; /* woken when something arrives */
+    int stop_fd;          /* readable: the reader thread returns */
     char *partial;      /* the reader's own buffer */
     size_t plen, pcap;
 } input;
@@ -114,14 +118,18 @@ static void *read_input(void *arg)
     input *in = arg;
     char buf[16384];
     bool skipping = false; /* inside a line that went over the limit */
-    /* Cancelled (when the program stops early) only while blocked in read,
-     * never holding the mutex. */
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     for (;;) {
-        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+        struct pollfd fds[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
+                                {.fd = in->stop_fd, .events = POLLIN}};
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fds[1].revents)
+            return NULL; /* the program is stopping: no more input wanted */
         ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
             break;
@@ -306,7 +314,7 @@ static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, s
                 return cli_usage_error(c, "--timeout needs a positive number of seconds");
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
-                return status;
+                return status == CLI_OK ? PARSED_HELP : status;
         } else {
             return cli_usage_error(c, "unknown option '%s'", a);
         }
@@ -325,6 +333,8 @@ int cmd_connect(int argc, char **argv)
     pw_ws_client_options_init(&co);
     double timeout = 0;
     int status = parse_args(&c, argc, argv, &co, &s, &timeout);
+    if (status == PARSED_HELP)
+        return CLI_OK;
     if (status != CLI_OK)
         return status;
     s.key_len = strlen(s.key);
@@ -359,7 +369,13 @@ int cmd_connect(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    input in = {.max = c.lim.max_input_bytes, .client = client};
+    int stop_pipe[2];
+    if (pipe(stop_pipe) != 0) {
+        pw_replica_free(s.replica);
+        pw_ws_client_free(client);
+        return cli_fail(&c, "cannot make a pipe: %s", strerror(errno));
+    }
+    input in = {.max = c.lim.max_input_bytes, .client = client, .stop_fd = stop_pipe[0]};
     in.tail = &in.head;
     pthread_mutex_init(&in.mu, NULL);
     pthread_t reader;
@@ -373,9 +389,14 @@ int cmd_connect(int argc, char **argv)
     for (int i = 0; i < 50 && pw_ws_client_connected(client); i++)
         pw_ws_client_service(client, 20);
     if (reading) {
-        pthread_cancel(reader); /* blocked in read() when stopped early */
+        ssize_t w;
+        do
+            w = write(stop_pipe[1], "", 1);
+        while (w < 0 && errno == EINTR);
         pthread_join(reader, NULL);
     }
+    close(stop_pipe[0]);
+    close(stop_pipe[1]);
     for (line *l = in.head, *next; l; l = next) {
         next = l->next;
         free(l);

@@ -58,6 +58,8 @@ static const char usage[] =
 
 static volatile sig_atomic_t stop_signal;
 
+enum { PARSED_HELP = -1 }; /* parse_args printed the help: exit 0 */
+
 static void on_signal(int sig)
 {
     stop_signal = sig;
@@ -179,7 +181,7 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
                 return status;
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
-                return status;
+                return status == CLI_OK ? PARSED_HELP : status;
         } else {
             return cli_usage_error(c, "unknown option '%s'", a);
         }
@@ -242,6 +244,8 @@ int cmd_serve(int argc, char **argv)
     cli_init(&c, "serve", usage);
     serve_opts o = {.verbosity = 1};
     int status = parse_args(&c, argc, argv, &o);
+    if (status == PARSED_HELP)
+        return CLI_OK;
     if (status != CLI_OK)
         return status;
 

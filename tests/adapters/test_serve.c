@@ -295,3 +295,40 @@ Test(serve, listens_on_loopback_only_when_told_so)
     listening_address(srv.port, addr, sizeof addr);
     cr_assert_str_eq(addr, "0100007F", "listening on %s, not 127.0.0.1 alone", addr);
 }
+
+Test(serve, connect_stops_cleanly_on_sigterm_while_reading_input)
+{
+    start((const char *const[]){"--quiet", NULL});
+    char out_path[300];
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    int in[2];
+    cr_assert_eq(pipe(in), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in[0], 0);
+        dup2(o, 1);
+        close(in[1]);
+        execl(getenv("PW_CLI"), getenv("PW_CLI"), "connect", url(), (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]); /* in[1] stays open: connect waits for input */
+    char out[4096] = "";
+    for (int i = 0; i < 1000 && !strchr(out, '\n'); i++) {
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+        slurp(out_path, out, sizeof out);
+    }
+    cr_assert(strstr(out, "\"type\":\"fullsync\""), "no state printed: '%s'", out);
+    kill(pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) != pid; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    if (kill(pid, 0) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cr_assert_fail("connect did not stop on SIGTERM");
+    }
+    close(in[1]);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "connect ended with %d", status);
+}

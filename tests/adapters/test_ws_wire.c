@@ -20,12 +20,13 @@
 
 static served srv;
 
-/* Under valgrind (PW_SERVE_WRAP, or a traced parent) the process's resident
- * memory is the tool's, not the server's: valgrind's leak check judges it
- * instead. */
+/* Under valgrind (PW_SERVE_WRAP, or a traced parent) or in a sanitized
+ * build (PW_SANITIZED=1) the process's resident memory is mostly the
+ * tool's, not the server's: the tool's leak check judges it instead. */
 static bool rss_is_meaningful(void)
 {
-    return served_is_native(&srv);
+    const char *san = getenv("PW_SANITIZED");
+    return served_is_native(&srv) && !(san && strcmp(san, "1") == 0);
 }
 
 static void start_with(const char *const *extra)
