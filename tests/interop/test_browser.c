@@ -29,17 +29,18 @@ Test(browser, two_pages_and_a_node_peer_see_each_others_edits)
     const char *pkgs[] = {"playwright-core", "ws", "immer"};
     for (size_t i = 0; i < sizeof pkgs / sizeof *pkgs; i++)
         cr_assert(child_has_node_module(dir, pkgs[i]),
-                  "npm package %s is not installed in %s/node_modules: run scripts/npm-deps", pkgs[i],
-                  dir);
+                  "npm package %s is not installed in %s/node_modules: run scripts/npm-deps",
+                  pkgs[i], dir);
     cr_assert(child_has_node_module(web, "immer"),
               "npm package immer is not installed in %s/node_modules: run scripts/npm-deps", web);
     struct stat st;
-    cr_assert(stat(chromium, &st) == 0, "%s not found: install Debian's chromium package", chromium);
+    cr_assert(stat(chromium, &st) == 0, "%s not found: install Debian's chromium package",
+              chromium);
 
     char why[512];
-    cr_assert(child_serve_start(&server, (const char *[]){"--static", web, NULL}, 10000, why,
-                                sizeof why),
-              "%s", why);
+    cr_assert(
+        child_serve_start(&server, (const char *[]){"--static", web, NULL}, 10000, why, sizeof why),
+        "%s", why);
     const char *argv[] = {"node", "browser.mjs", server.url, NULL};
     int status = child_run(dir, argv, 150000);
     cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,

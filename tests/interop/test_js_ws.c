@@ -41,7 +41,8 @@ static void run_clients(const char *const *extra)
 {
     const char *argv[16] = {"node", "ws_clients.mjs", server.ws_url};
     size_t n = 3;
-    for (size_t i = 0; extra && extra[i] && n < 15; i++) argv[n++] = extra[i];
+    for (size_t i = 0; extra && extra[i] && n < 15; i++)
+        argv[n++] = extra[i];
     argv[n] = NULL;
     int status = child_run(interop_dir(), argv, 150000);
     cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,

@@ -36,9 +36,12 @@ static int wait_bounded(pid_t pid, int timeout_ms)
     for (;;) {
         int status;
         pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) return status;
-        if (r < 0 && errno != EINTR) return -1;
-        if (now_ms() >= end) return -1;
+        if (r == pid)
+            return status;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now_ms() >= end)
+            return -1;
         sleep_ms(10);
     }
 }
@@ -64,7 +67,8 @@ bool child_serve_start(child_serve *s, const char *const *extra, int timeout_ms,
     }
     const char *argv[32] = {cli, "serve", "--ws", "127.0.0.1:0", "--quiet"};
     size_t argc = 5;
-    for (size_t i = 0; extra && extra[i] && argc < 31; i++) argv[argc++] = extra[i];
+    for (size_t i = 0; extra && extra[i] && argc < 31; i++)
+        argv[argc++] = extra[i];
     argv[argc] = NULL;
 
     int out[2];
@@ -115,8 +119,10 @@ bool child_serve_start(child_serve *s, const char *const *extra, int timeout_ms,
         len += (size_t)n;
         line[len] = '\0';
         char *nl = strchr(line, '\n');
-        if (!nl && len < sizeof line - 1) continue;
-        if (nl) *nl = '\0';
+        if (!nl && len < sizeof line - 1)
+            continue;
+        if (nl)
+            *nl = '\0';
         const char *prefix = "patchwire serve: ";
         const char *url = strstr(line, prefix);
         if (!url || strncmp(url + strlen(prefix), "http", 4) != 0) {
@@ -157,7 +163,8 @@ int child_run(const char *dir, const char *const *argv, int timeout_ms)
 {
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) return -1;
+    if (pid < 0)
+        return -1;
     if (pid == 0) {
         setpgid(0, 0); /* its own group, so a timeout kills its children too */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
