@@ -70,7 +70,7 @@ function connectPeer() {
   const cli = process.env.PW_CLI;
   if (!cli) return null;
   const help = spawnSync(cli, ['connect', '--help'], { encoding: 'utf8', timeout: 5000 });
-  if (help.status !== 0) {
+  if (help.status !== 0 || !/connect/.test(`${help.stdout}${help.stderr}`)) {
     console.log('browser: patchwire connect is not available; checking with the node peer only');
     return null;
   }
