@@ -200,8 +200,9 @@ static int conn_open(pw_ws_server *s, ws_conn *c, struct lws *wsi)
 
 static void conn_closed(pw_ws_server *s, ws_conn *c)
 {
-    char name[96];
-    peer_name(c->wsi, c->id, name, sizeof name);
+    /* The socket may be gone already: the connect line gave the address. */
+    char name[32];
+    snprintf(name, sizeof name, "#%llu", (unsigned long long)c->id);
     conn_unlink(s, c);
     pw__ws_frameq_clear(&c->q);
     pw__ws_rxbuf_reset(&c->rx);
