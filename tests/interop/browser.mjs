@@ -10,7 +10,7 @@
 //
 // Exit status 0 when every check passed, 1 otherwise.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -35,6 +35,7 @@ if (!pageUrl || !/^https?:\/\//.test(pageUrl)) {
 }
 const wsUrl = pageUrl.replace(/^http/, 'ws');
 const artifacts = process.env.PW_ARTIFACT_DIR || '.';
+rmSync(join(artifacts, 'web-example-failure.png'), { force: true });
 
 // ---- peers outside the browser: each keeps the latest state it was told ----
 
@@ -65,27 +66,27 @@ function nodePeer() {
   return peer;
 }
 
-// `patchwire connect URL --key appstate`: one JSON line per state it holds.
+// `patchwire connect URL --key appstate`: prints {"type":"fullsync",...} and
+// {"type":"patches",...} lines; each line written to it is a patch list it
+// sends as its own edit.
 function connectPeer() {
   const cli = process.env.PW_CLI;
   if (!cli) return null;
   const help = spawnSync(cli, ['connect', '--help'], { encoding: 'utf8', timeout: 5000 });
-  if (help.status !== 0 || !/connect/.test(`${help.stdout}${help.stderr}`)) {
+  if (!/usage: patchwire connect/.test(`${help.stdout}${help.stderr}`)) {
     console.log('browser: patchwire connect is not available; checking with the node peer only');
     return null;
   }
   const child = spawn(cli, ['connect', wsUrl, '--key', 'appstate'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const peer = { state: undefined, lines: 0, child };
+  const peer = { state: undefined, child, failed: null };
+  child.on('exit', (code) => { peer.failed = `patchwire connect exited (status ${code})`; });
   createInterface({ input: child.stdout }).on('line', (line) => {
-    peer.lines++;
     try {
-      const v = JSON.parse(line);
-      // Either the bare state or a message-like object carrying it.
-      peer.state = v && typeof v === 'object' && 'items' in v ? v
-        : v && typeof v === 'object' && v.data && typeof v.data === 'object' && 'items' in v.data ? v.data
-          : peer.state;
-    } catch {
-      // not a state line
+      const msg = JSON.parse(line);
+      if (msg.type === 'fullsync') peer.state = msg.data;
+      else if (msg.type === 'patches') peer.state = immer.applyPatches(peer.state, msg.data);
+    } catch (e) {
+      peer.failed = `patchwire connect printed a line that does not apply: ${e.message}: ${line}`;
     }
   });
   return peer;
@@ -171,6 +172,17 @@ async function main() {
     await waitForTitle(p2, fromNode);
     console.log('browser: an edit from a node peer seen in both pages');
 
+    if (connect) {
+      const fromCli = 'from patchwire connect';
+      await waitFor('patchwire connect holding the node peer\'s item', () => findTitle(connect, fromNode));
+      const add = [{ op: 'add', path: ['items', itemsOf(connect).length], value: { id: 'cli-1', title: fromCli, done: false } }];
+      connect.child.stdin.write(`${JSON.stringify(add)}\n`);
+      await waitForTitle(p1, fromCli);
+      await waitForTitle(p2, fromCli);
+      await waitFor('the node peer seeing the edit of patchwire connect', () => findTitle(peer, fromCli));
+      console.log('browser: an edit from patchwire connect seen in both pages and by the node peer');
+    }
+
     mkdirSync(artifacts, { recursive: true });
     const shot = join(artifacts, 'web-example.png');
     await p1.screenshot({ path: shot });
@@ -188,8 +200,9 @@ async function main() {
 
     await p2.getByRole('button', { name: `Remove ${renamed}` }).click();
     await waitForTitle(p1, renamed, false);
-    for (const p of others) await waitFor(`removal at a non-browser peer`, () => !findTitle(p, renamed) && itemsOf(p).length === 1);
+    for (const p of others) await waitFor(`removal at a non-browser peer`, () => !findTitle(p, renamed) && findTitle(p, fromNode));
     console.log('browser: remove in page 2 seen in page 1 and by the other peers');
+    if (connect?.failed) throw new Error(connect.failed);
   } catch (e) {
     if (p1) {
       mkdirSync(artifacts, { recursive: true });
