@@ -78,8 +78,11 @@ function connectPeer() {
     return null;
   }
   const child = spawn(cli, ['connect', wsUrl, '--key', 'appstate'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const peer = { state: undefined, child, failed: null };
-  child.on('exit', (code) => { peer.failed = `patchwire connect exited (status ${code})`; });
+  const peer = { state: undefined, child, failed: null, exited: null };
+  peer.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+    peer.failed ??= `patchwire connect exited early (status ${code}, signal ${signal})`;
+    resolve(code);
+  }));
   createInterface({ input: child.stdout }).on('line', (line) => {
     try {
       const msg = JSON.parse(line);
@@ -202,7 +205,15 @@ async function main() {
     await waitForTitle(p1, renamed, false);
     for (const p of others) await waitFor(`removal at a non-browser peer`, () => !findTitle(p, renamed) && findTitle(p, fromNode));
     console.log('browser: remove in page 2 seen in page 1 and by the other peers');
-    if (connect?.failed) throw new Error(connect.failed);
+    if (connect) {
+      if (connect.failed) throw new Error(connect.failed);
+      // At the end of its input it exits 0 once the hub has taken its edit.
+      connect.failed = 'ended';
+      connect.child.stdin.end();
+      const code = await Promise.race([connect.exited, new Promise((r) => setTimeout(r, WAIT_MS, 'timeout'))]);
+      if (code !== 0) throw new Error(`patchwire connect did not exit 0 at the end of its input (${code})`);
+      console.log('browser: patchwire connect exited 0 at the end of its input');
+    }
   } catch (e) {
     if (p1) {
       mkdirSync(artifacts, { recursive: true });
@@ -211,7 +222,7 @@ async function main() {
     throw e;
   } finally {
     others[0].ws.close();
-    if (connect) connect.child.kill('SIGTERM');
+    if (connect && connect.child.exitCode === null) connect.child.kill('SIGTERM');
     await browser.close();
   }
 }

@@ -43,10 +43,12 @@ Test(browser, two_pages_and_a_node_peer_see_each_others_edits)
         "%s", why);
     const char *argv[] = {"node", "browser.mjs", server.url, NULL};
     int status = child_run(dir, argv, 150000);
+    /* Stopped first, so that a failure says whether the server was still up. */
+    int serve_status = child_serve_stop(&server, 5000);
     cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "node browser.mjs %s failed (wait status %d): see its output above", server.url,
-              status);
-    status = child_serve_stop(&server, 5000);
-    cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "patchwire serve did not exit 0 on SIGTERM (wait status %d)", status);
+              "node browser.mjs %s failed (wait status %d; patchwire serve's wait status after "
+              "SIGTERM: %d): see the output above",
+              server.url, status, serve_status);
+    cr_assert(serve_status != -1 && WIFEXITED(serve_status) && WEXITSTATUS(serve_status) == 0,
+              "patchwire serve did not exit 0 on SIGTERM (wait status %d)", serve_status);
 }
