@@ -119,6 +119,20 @@ bool pw__changelog_overlaps(const pw__changelog *l, uint64_t after, uint64_t now
     return false;
 }
 
+bool pw__changelog_others(const pw__changelog *l, uint64_t after, uint64_t now, uint64_t origin)
+{
+    if (after >= now)
+        return false;
+    if (after + 1 < l->first)
+        return true;
+    for (size_t i = 0; i < l->count; i++) {
+        const pw__change *c = &l->ring[(l->head + i) % l->cap];
+        if (c->version > after && c->version <= now && c->origin != origin)
+            return true;
+    }
+    return false;
+}
+
 /* path[0 .. n) as a new array. */
 static pw_err prefix(const pw_value *path, size_t n, pw_value *out)
 {

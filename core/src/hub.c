@@ -612,9 +612,16 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     bool resync =
         !has_base && (pk->fullsync > pk->confirmed ||
                       pw__changelog_overlaps(&k->log, pk->confirmed, received, peer->id, &touched));
+    /* When every change since its confirmed version was its own, the peer
+     * has seen them all (it made them): this one extends what it has seen,
+     * so a lone writer is never resynced however long it writes. */
+    bool saw_all = !has_base && !resync &&
+                   !pw__changelog_others(&k->log, pk->confirmed, received, peer->id);
     k->version++;
     frame_set_clear(&k->fullsync);
     log_change(k, peer->id, touched);
+    if (saw_all)
+        pk->confirmed = k->version;
     fan_out_patches(hub, peer, k, &m->patches);
     if (has_base)
         send_ack(hub, peer, k);

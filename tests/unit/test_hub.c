@@ -598,6 +598,38 @@ static void send_counter_patch(tpeer *w, int i)
     cr_assert_eq(peer_send(w, msg), PW_OK);
 }
 
+Test(hub, a_lone_plain_writer_is_never_resynced_past_the_change_log)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.max_changelog = 64;
+    start(&o);
+    set_state("k", "{\"log\":[]}");
+    tpeer w, r;
+    peer_open(&w, "w", &pw_codec_json);
+    peer_open(&r, "r", &pw_codec_json);
+    drain(&w), drain(&r);
+    /* 500 changes without reading anything: more than the log holds, all
+     * its own, so none can have crossed a change it had not seen */
+    for (int i = 0; i < 500; i++)
+        send_counter_patch(&w, i);
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.resyncs, 0, "a lone writer was resynced %llu times",
+                 (unsigned long long)m.resyncs);
+    drain(&r);
+    assert_equal_hub(&r, "k");
+    /* the reader's first patch may have crossed the writer's changes (the
+     * hub cannot know it read them), and the writer's next one may have
+     * crossed the reader's: both are resynced */
+    send_counter_patch(&r, 0);
+    send_counter_patch(&w, 0);
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.resyncs, 2);
+    peer_close(&w), peer_close(&r);
+    stop();
+}
+
 Test(hub, slow_peer_is_bounded_and_ends_equal_after_a_resync)
 {
     pw_hub_options o;
