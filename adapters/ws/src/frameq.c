@@ -64,6 +64,44 @@ void pw__ws_frameq_clear(pw__ws_frameq *q)
     memset(q, 0, sizeof *q);
 }
 
+/* The header of an unmasked, final WebSocket frame of n bytes; its length. */
+static size_t frame_header(uint8_t *h, bool binary, size_t n)
+{
+    h[0] = 0x80 | (binary ? 0x2 : 0x1);
+    if (n < 126) {
+        h[1] = (uint8_t)n;
+        return 2;
+    }
+    if (n <= 0xffff) {
+        h[1] = 126;
+        h[2] = (uint8_t)(n >> 8);
+        h[3] = (uint8_t)n;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
+    return 10;
+}
+
+size_t pw__ws_pack(const pw__ws_frameq *q, uint8_t *out, size_t cap, size_t *n)
+{
+    size_t used = 0, frames = 0;
+    for (uint32_t i = 0; i < q->count; i++) {
+        const pw_frame *f = q->ring[(q->head + i) % q->cap];
+        uint8_t h[10];
+        size_t hl = frame_header(h, f->binary, f->len);
+        if (used + hl + f->len > cap)
+            break;
+        memcpy(out + used, h, hl);
+        memcpy(out + used + hl, f->data, f->len);
+        used += hl + f->len;
+        frames++;
+    }
+    *n = used;
+    return frames;
+}
+
 int pw__ws_write_chunk(struct lws *wsi, const pw_frame *f, size_t *sent, uint8_t *scratch)
 {
     size_t off = *sent;

@@ -34,6 +34,16 @@ pw_frame *pw__ws_frameq_pop(pw__ws_frameq *q);
 /* Releases every frame and the ring. */
 void pw__ws_frameq_clear(pw__ws_frameq *q);
 
+/* Frames up to this size go out packed with the ones after them. */
+#define PW__WS_BATCH_MAX (PW__WS_CHUNK - 10)
+
+/* Packs whole frames from the head of q, each as a complete unmasked
+ * WebSocket message (a server's), into out (cap bytes) without removing
+ * them: the head always (it must be at most PW__WS_BATCH_MAX bytes), then
+ * as many of the next as fit. Returns how many; *n is the bytes used. One
+ * write of out (LWS_WRITE_RAW) then sends a burst in one system call. */
+size_t pw__ws_pack(const pw__ws_frameq *q, uint8_t *out, size_t cap, size_t *n);
+
 /* Writes the next chunk of f from *sent on wsi through scratch
  * (LWS_PRE + PW__WS_CHUNK bytes). 1: f is written completely; 0: more of it
  * remains; -1: the write failed (close the connection). */

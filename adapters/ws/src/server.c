@@ -259,6 +259,20 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
     pw_frame *f = pw__ws_frameq_head(&c->q);
     if (!f)
         return 0;
+    if (c->q.sent == 0 && f->len <= PW__WS_BATCH_MAX) {
+        size_t n = 0, frames = pw__ws_pack(&c->q, s->scratch + LWS_PRE, PW__WS_CHUNK, &n);
+        if (lws_write(c->wsi, s->scratch + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+            return -1;
+        for (size_t i = 0; i < frames; i++) {
+            f = pw__ws_frameq_pop(&c->q);
+            size_t len = f->len;
+            pw_frame_release(f);
+            pw_hub_peer_written(s->hub, c->peer, len);
+        }
+        if (c->q.count || c->close_code)
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
     int r = pw__ws_write_chunk(c->wsi, f, &c->q.sent, s->scratch);
     if (r < 0)
         return -1;
