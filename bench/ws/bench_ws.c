@@ -29,14 +29,23 @@
 
 #include "ws_msg.h"
 
-#define RING 65536u       /* messages in flight at most (a power of two) */
-#define HEAD_MAX 512      /* bytes of a message kept to classify it */
-#define HIST_US 1000000u  /* latency histogram: 1 µs buckets up to 1 s */
-#define BURST 64          /* messages written per writeable callback */
+#define RING 65536u      /* messages in flight at most (a power of two) */
+#define HEAD_MAX 512     /* bytes of a message kept to classify it */
+#define HIST_US 1000000u /* latency histogram: 1 µs buckets up to 1 s, */
+#define HIST_MS 120000u  /* then 1 ms buckets up to 2 minutes */
+#define BURST 64         /* messages written per writeable callback */
 #define TICK_US 2000     /* the main loop wakes at least this often */
 
 typedef enum mode { MODE_THROUGHPUT, MODE_LATENCY, MODE_IDLE } mode;
-typedef enum phase { PH_CONNECT, PH_IDLE_ONE, PH_IDLE_REST, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_DONE } phase;
+typedef enum phase {
+    PH_CONNECT,
+    PH_IDLE_ONE,
+    PH_IDLE_REST,
+    PH_WARMUP,
+    PH_MEASURE,
+    PH_DRAIN,
+    PH_DONE
+} phase;
 
 typedef struct opts {
     char host[64];
@@ -83,8 +92,8 @@ typedef struct bench {
     /* counts */
     uint64_t delivered, missed, bad, extra_fullsyncs, errors_in, others, writer_in, undrained;
     char bad_sample[96];
-    uint32_t *hist;
-    uint64_t hist_n, hist_over, lat_max_ns;
+    uint32_t *hist; /* HIST_US + HIST_MS buckets */
+    uint64_t hist_n, lat_max_ns;
     /* snapshots over the measured interval */
     uint64_t m_delivered, m_sent;
     double m_server_cpu_s, m_gen_cpu_s;
@@ -122,8 +131,10 @@ static double server_cpu_s(int pid)
     if (!p)
         return -1;
     unsigned long long utime = 0, stime = 0;
-    /* after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    /* after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+     */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+        2)
         return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -164,9 +175,10 @@ static const char *mode_name(mode m)
 
 static void print_head(const bench *b, const char *status)
 {
-    printf("status=%s mode=%s label=%s codec=%s readers=%d items=%" PRIu64, status,
-           mode_name(b->o.mode), b->o.label, b->o.msgpack ? "msgpack" : "json", b->o.readers,
-           b->o.items);
+    printf("status=%s mode=%s label=%s codec=%s", status, mode_name(b->o.mode), b->o.label,
+           b->o.msgpack ? "msgpack" : "json");
+    if (b->o.mode != MODE_IDLE)
+        printf(" readers=%d items=%" PRIu64, b->o.readers, b->o.items);
 }
 
 static void fail(bench *b, const char *fmt, ...)
@@ -243,7 +255,8 @@ static void on_writeable(conn *c)
                                   : ws_msg_write_json(out, 256, n % b->o.items, value);
         if (b->o.mode == MODE_LATENCY)
             b->sent_ns[n & (RING - 1)] = now_ns();
-        if (lws_write(c->wsi, buf + LWS_PRE, len, b->o.msgpack ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < 0)
+        if (lws_write(c->wsi, buf + LWS_PRE, len,
+                      b->o.msgpack ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < 0)
             fail(b, "lws_write failed after %" PRIu64 " messages", n);
         b->sent++;
     }
@@ -257,11 +270,11 @@ static void hist_add(bench *b, int64_t ns)
 {
     if (ns < 0)
         ns = 0;
-    uint64_t us = (uint64_t)ns / 1000;
+    uint64_t us = (uint64_t)ns / 1000, ms = us / 1000;
     if (us < HIST_US)
         b->hist[us]++;
     else
-        b->hist_over++;
+        b->hist[HIST_US + (ms < HIST_MS ? ms : HIST_MS - 1)]++;
     if ((uint64_t)ns > b->lat_max_ns)
         b->lat_max_ns = (uint64_t)ns;
     b->hist_n++;
@@ -315,6 +328,15 @@ static void on_message(conn *c)
         kind = ws_msg_read_msgpack(c->head, c->head_len, complete, &p);
     else
         kind = ws_msg_read_json(c->head, c->head_len, complete, &p);
+    if (!c->synced && kind != WS_FULLSYNC) {
+        char sample[64];
+        size_t n = c->head_len < sizeof sample - 1 ? c->head_len : sizeof sample - 1;
+        for (size_t i = 0; i < n; i++)
+            sample[i] = c->head[i] > 32 && c->head[i] < 127 ? (char)c->head[i] : '.';
+        sample[n] = 0;
+        fail(b, "the first message was not a %s FullSync of appstate: %s",
+             b->o.msgpack ? "MessagePack" : "JSON", sample);
+    }
     if (c->writer && !(kind == WS_FULLSYNC && !c->synced)) {
         b->writer_in++; /* a plain writer should hear nothing after its FullSync */
         if (kind == WS_ERROR)
@@ -344,7 +366,8 @@ static void on_message(conn *c)
         break;
     case WS_BAD:
         if (!b->bad_sample[0]) {
-            size_t n = c->head_len < sizeof b->bad_sample - 1 ? c->head_len : sizeof b->bad_sample - 1;
+            size_t n =
+                c->head_len < sizeof b->bad_sample - 1 ? c->head_len : sizeof b->bad_sample - 1;
             for (size_t i = 0; i < n; i++)
                 b->bad_sample[i] = c->head[i] > 32 && c->head[i] < 127 ? (char)c->head[i] : '.';
         }
@@ -353,7 +376,8 @@ static void on_message(conn *c)
     }
 }
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
 {
     conn *c = user ? user : lws_get_opaque_user_data(wsi);
     if (!c)
@@ -362,7 +386,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     switch (reason) {
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (!b->first_error[0])
-            snprintf(b->first_error, sizeof b->first_error, "%s", in ? (const char *)in : "connection error");
+            snprintf(b->first_error, sizeof b->first_error, "%s",
+                     in ? (const char *)in : "connection error");
         if (c->started && !c->open && !c->failed) {
             c->failed = true;
             b->pending--;
@@ -483,7 +508,9 @@ static void step(bench *b)
 {
     int64_t now = now_ns();
     if (now > b->t_deadline)
-        fail(b, "timed out (phase %d, %d of %d connections synced, %" PRIu64 " sent, %" PRIu64 " acked)",
+        fail(b,
+             "timed out (phase %d, %d of %d connections synced, %" PRIu64 " sent, %" PRIu64
+             " acked)",
              (int)b->phase, b->synced, b->nconns, b->sent, b->acked);
     if (b->failed)
         fail(b, "%d connections failed: %s", b->failed, b->first_error);
@@ -560,10 +587,10 @@ static uint64_t percentile_us(const bench *b, double q)
     uint64_t want = (uint64_t)((double)b->hist_n * q + 0.999999), seen = 0;
     if (want == 0)
         want = 1;
-    for (uint32_t i = 0; i < HIST_US; i++) {
+    for (uint32_t i = 0; i < HIST_US + HIST_MS; i++) {
         seen += b->hist[i];
         if (seen >= want)
-            return i;
+            return i < HIST_US ? i : (uint64_t)(i - HIST_US) * 1000;
     }
     return b->lat_max_ns / 1000;
 }
@@ -572,23 +599,26 @@ static void report(const bench *b)
 {
     print_head(b, "ok");
     if (b->o.mode == MODE_IDLE) {
-        double per = b->nconns > 1 ? (double)(b->rssn_kb - b->rss1_kb) * 1024.0 / (b->nconns - 1) : 0;
+        double per =
+            b->nconns > 1 ? (double)(b->rssn_kb - b->rss1_kb) * 1024.0 / (b->nconns - 1) : 0;
         printf(" conns=%d rss1_kb=%ld rssn_kb=%ld bytes_per_conn=%.0f gen_rss_kb=%ld bad=%" PRIu64
                " extra_fullsyncs=%" PRIu64 "\n",
                b->nconns, b->rss1_kb, b->rssn_kb, per, rss_kb(0), b->bad, b->extra_fullsyncs);
         return;
     }
     double secs = (double)(b->t_end - b->t_measure) / 1e9;
-    printf(" window=%" PRIu64 " duration_s=%.2f sent_per_s=%.1f delivered_per_s=%.1f", b->o.window, secs,
-           (double)b->m_sent / secs, (double)b->m_delivered / secs);
+    printf(" window=%" PRIu64 " duration_s=%.2f sent_per_s=%.1f delivered_per_s=%.1f", b->o.window,
+           secs, (double)b->m_sent / secs, (double)b->m_delivered / secs);
     if (b->m_server_cpu_s >= 0)
         printf(" server_cpu_pct=%.1f", 100.0 * b->m_server_cpu_s / secs);
     else
         printf(" server_cpu_pct=na");
     printf(" gen_cpu_pct=%.1f", 100.0 * b->m_gen_cpu_s / secs);
     if (b->o.mode == MODE_LATENCY)
-        printf(" rate=%.0f samples=%" PRIu64 " p50_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%" PRIu64, b->o.rate,
-               b->hist_n, percentile_us(b, 0.50), percentile_us(b, 0.99), b->lat_max_ns / 1000);
+        printf(" rate=%.0f samples=%" PRIu64 " p50_us=%" PRIu64 " p99_us=%" PRIu64
+               " max_us=%" PRIu64,
+               b->o.rate, b->hist_n, percentile_us(b, 0.50), percentile_us(b, 0.99),
+               b->lat_max_ns / 1000);
     printf(" missed=%" PRIu64 " bad=%" PRIu64 " extra_fullsyncs=%" PRIu64 " errors=%" PRIu64
            " writer_in=%" PRIu64 " undrained=%" PRIu64 "\n",
            b->missed, b->bad, b->extra_fullsyncs, b->errors_in, b->writer_in, b->undrained);
@@ -608,7 +638,8 @@ static void raise_nofile(int want)
 
 static void usage(FILE *f)
 {
-    fputs("usage: bench_ws --server 127.0.0.1:PORT [--pid SERVER_PID] [--mode throughput|latency|idle]\n"
+    fputs("usage: bench_ws --server 127.0.0.1:PORT [--pid SERVER_PID] [--mode "
+          "throughput|latency|idle]\n"
           "  [--codec json|msgpack] [--readers N] [--items N] [--window N] [--rate MSGS_PER_S]\n"
           "  [--warmup S] [--duration S] [--conns N] [--settle S] [--max-pending N] [--timeout S]\n"
           "  [--label TEXT]\n"
@@ -630,9 +661,18 @@ static double num_arg(const char *name, const char *v, double lo, double hi)
 
 static void parse_args(opts *o, int argc, char **argv)
 {
-    *o = (opts){.mode = MODE_THROUGHPUT, .readers = 10, .items = 100, .window = 256, .rate = 200,
-                .warmup_s = 1, .duration_s = 5, .settle_s = 2, .timeout_s = 120, .conns = 5000,
-                .max_pending = 64, .label = "server"};
+    *o = (opts){.mode = MODE_THROUGHPUT,
+                .readers = 10,
+                .items = 100,
+                .window = 256,
+                .rate = 200,
+                .warmup_s = 1,
+                .duration_s = 5,
+                .settle_s = 2,
+                .timeout_s = 120,
+                .conns = 5000,
+                .max_pending = 64,
+                .label = "server"};
     const char *server = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -715,7 +755,7 @@ int main(int argc, char **argv)
     b.conns = calloc((size_t)b.nconns, sizeof *b.conns);
     b.arrivals = calloc(RING, sizeof *b.arrivals);
     b.sent_ns = calloc(RING, sizeof *b.sent_ns);
-    b.hist = calloc(HIST_US, sizeof *b.hist);
+    b.hist = calloc(HIST_US + HIST_MS, sizeof *b.hist);
     if (!b.conns || !b.arrivals || !b.sent_ns || !b.hist)
         fail(&b, "out of memory");
     for (int i = 0; i < b.nconns; i++)
@@ -737,8 +777,8 @@ int main(int argc, char **argv)
     if (!b.ctx)
         fail(&b, "lws_create_context failed");
     b.t_deadline = now_ns() + (int64_t)(b.o.timeout_s * 1e9);
-    note("%s %s %s:%d, %d connection(s)", mode_name(b.o.mode), b.o.msgpack ? "msgpack" : "json", b.o.host,
-         b.o.port, b.nconns);
+    note("%s %s %s:%d, %d connection(s)", mode_name(b.o.mode), b.o.msgpack ? "msgpack" : "json",
+         b.o.host, b.o.port, b.nconns);
     lws_sul_schedule(b.ctx, 0, &b.tick, tick_cb, TICK_US);
     while (b.phase != PH_DONE) { /* step() ends the run by --timeout at the latest */
         lws_service(b.ctx, 0);

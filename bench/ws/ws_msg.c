@@ -252,7 +252,8 @@ ws_kind ws_msg_read_json(const uint8_t *p, size_t n, bool complete, ws_patch *pa
 
 static bool mp_is(const msgpack_object *o, const char *lit)
 {
-    return o->type == MSGPACK_OBJECT_STR && str_is((const uint8_t *)o->via.str.ptr, o->via.str.size, lit);
+    return o->type == MSGPACK_OBJECT_STR &&
+           str_is((const uint8_t *)o->via.str.ptr, o->via.str.size, lit);
 }
 
 static const msgpack_object *mp_get(const msgpack_object *map, const char *key)

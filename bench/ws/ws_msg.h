@@ -14,11 +14,11 @@
 #include <stdint.h>
 
 typedef enum ws_kind {
-    WS_BAD = 0,    /* not a message we know, or a patches message of another shape */
-    WS_PATCH,      /* our replace of items[I].done */
-    WS_FULLSYNC,   /* {"type":"fullsync","key":"appstate",...} */
-    WS_ERROR,      /* {"type":"error",...} (patchwire's rejection) */
-    WS_OTHER,      /* another type (an ack, an unknown message) */
+    WS_BAD = 0,  /* not a message we know, or a patches message of another shape */
+    WS_PATCH,    /* our replace of items[I].done */
+    WS_FULLSYNC, /* {"type":"fullsync","key":"appstate",...} */
+    WS_ERROR,    /* {"type":"error",...} (patchwire's rejection) */
+    WS_OTHER,    /* another type (an ack, an unknown message) */
 } ws_kind;
 
 typedef struct ws_patch {

@@ -1,0 +1,172 @@
+# tables.awk - turns bench_ws's key=value result lines into the Markdown
+# tables of bench/ws/RESULTS.md (called by bench/ws/run with -v rate=,
+# window=, items=, have_pw=, have_node=). One row per scenario, the Node
+# hub and patchwire side by side, the issue's targets checked.
+
+function si(x) {
+    if (x == "" || x == "na") return "-"
+    x += 0
+    if (x >= 1e6) return sprintf("%.3g M", x / 1e6)
+    if (x >= 1e4) return sprintf("%.0f k", x / 1e3)
+    if (x >= 1e3) return sprintf("%.3g k", x / 1e3)
+    return sprintf("%.3g", x)
+}
+function ms(us) { return sprintf("%.2f", us / 1000) }
+function key(label, mode, codec, readers, it) { return label "|" mode "|" codec "|" readers "|" it }
+function has(k) { return (k SUBSEP "status") in v }
+function get(k, f) { return v[k, f] }
+function ok(k) { return get(k, "status") == "ok" }
+# server CPU time per delivered message, in µs: independent of how fast the generator reads
+function us_per_msg(k) {
+    if (get(k, "server_cpu_pct") == "na" || get(k, "delivered_per_s") + 0 == 0) return "-"
+    return sprintf("%.2f", get(k, "server_cpu_pct") / 100 / get(k, "delivered_per_s") * 1e6)
+}
+function flags(k,    s) {
+    s = ""
+    if (get(k, "gen_cpu_pct") + 0 >= 90) s = s " (gen-bound)"
+    if (get(k, "missed") + get(k, "bad") + get(k, "extra_fullsyncs") + get(k, "errors") + get(k, "undrained") > 0)
+        s = s " (see checks)"
+    return s
+}
+function cell_tp(k) {
+    if (!has(k)) return "not run"
+    if (!ok(k)) return "failed: " get(k, "reason")
+    return si(get(k, "delivered_per_s")) "/s, " sprintf("%.0f", get(k, "server_cpu_pct")) "% CPU, " us_per_msg(k) " µs/msg" flags(k)
+}
+function saturated(k) {
+    return get(k, "delivered_per_s") < 0.95 * get(k, "rate") * get(k, "readers") || get(k, "undrained") > 0
+}
+function cell_lat(k,    s) {
+    if (!has(k)) return "not run"
+    if (!ok(k)) return "failed: " get(k, "reason")
+    s = ms(get(k, "p50_us")) " / " ms(get(k, "p99_us")) " / " ms(get(k, "max_us"))
+    if (saturated(k)) s = s " (saturated: " si(get(k, "delivered_per_s")) "/s delivered of " si(get(k, "rate") * get(k, "readers")) "/s offered)"
+    return s flags(k)
+}
+
+{
+    delete f
+    for (i = 1; i <= NF; i++) {
+        eq = index($i, "=")
+        if (eq) f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+    }
+    k = key(f["label"], f["mode"], f["codec"], f["readers"], f["items"])
+    if (f["mode"] == "idle") k = key(f["label"], "idle", "", "", "")
+    for (name in f) v[k, name] = f[name]
+    v[k, "status"] = f["status"]
+    lines[++nlines] = $0
+}
+
+END {
+    print "## Fan-out: delivered messages per second at saturation"
+    print ""
+    print "One writer, " window " messages in flight at most (until every reader has one), state of " items " items. Each cell: delivered messages/s, the server's CPU over the interval (100% = one core), and server CPU time per delivered message. *gen-bound*: the load generator used over 90% of a core, so the figure is a floor for the server."
+    print ""
+    print "| Readers | Codec | Node hub | patchwire serve | patchwire / Node (delivered) | Generator CPU (Node / patchwire run) | Target |"
+    print "|--:|---|---|---|--:|---|---|"
+    split("json msgpack", codecs, " ")
+    for (c = 1; c <= 2; c++) {
+        codec = codecs[c]
+        for (r = 10; r <= 1000; r *= 10) {
+            kn = key("node", "throughput", "json", r, items)
+            kp = key("patchwire", "throughput", codec, r, items)
+            node = codec == "json" ? cell_tp(kn) : "n/a (JSON only)"
+            ratio = "-"
+            if (ok(kn) && ok(kp) && get(kn, "delivered_per_s") > 0)
+                ratio = sprintf("%.1fx", get(kp, "delivered_per_s") / get(kn, "delivered_per_s")) (codec == "msgpack" ? " (vs Node JSON)" : "")
+            gen = (ok(kn) && codec == "json" ? sprintf("%.0f%%", get(kn, "gen_cpu_pct")) : "-") " / " (ok(kp) ? sprintf("%.0f%%", get(kp, "gen_cpu_pct")) : "-")
+            target = ""
+            if (r == 1000 && codec == "json") {
+                target = "≥ 10x Node: "
+                if (ratio == "-") target = target "not measured"
+                else target = target ((get(kp, "delivered_per_s") >= 10 * get(kn, "delivered_per_s")) ? "**met**" : "**missed**")
+            }
+            print "| " r " | " (codec == "json" ? "JSON" : "MessagePack") " | " node " | " (have_pw ? cell_tp(kp) : "not available") " | " ratio " | " gen " | " target " |"
+        }
+    }
+
+    print ""
+    print "## End-to-end latency at " rate " messages/s offered"
+    print ""
+    print "Writer to reader, both in the load generator (one CLOCK_MONOTONIC), state of " items " items; p50 / p99 / max in ms over every delivery of every message sent in the measured interval. *saturated*: the server could not deliver what was offered, so latency grows with the run's length and only delivered messages are counted."
+    print ""
+    print "| Readers | Codec | Node hub p50 / p99 / max (ms) | patchwire serve p50 / p99 / max (ms) | p99 patchwire / Node | Target |"
+    print "|--:|---|---|---|--:|---|"
+    for (c = 1; c <= 2; c++) {
+        codec = codecs[c]
+        for (r = 10; r <= 1000; r *= 10) {
+            kn = key("node", "latency", "json", r, items)
+            kp = key("patchwire", "latency", codec, r, items)
+            node = codec == "json" ? cell_lat(kn) : "n/a (JSON only)"
+            ratio = "-"
+            if (ok(kn) && ok(kp) && get(kn, "p99_us") > 0)
+                ratio = sprintf("%.2f", get(kp, "p99_us") / get(kn, "p99_us")) (codec == "msgpack" ? " (vs Node JSON)" : "")
+            target = ""
+            if (r == 100 && codec == "json") {
+                target = "p99 ≤ 1/5 of Node's: "
+                if (ratio == "-") target = target "not measured"
+                else target = target ((get(kp, "p99_us") * 5 <= get(kn, "p99_us")) ? "**met**" : "**missed**")
+            }
+            print "| " r " | " (codec == "json" ? "JSON" : "MessagePack") " | " node " | " (have_pw ? cell_lat(kp) : "not available") " | " ratio " | " target " |"
+        }
+    }
+
+    print ""
+    print "## Server memory per idle connection"
+    print ""
+    print "Server VmRSS (/proc/PID/status) with 1 idle connection and with N, each having received its FullSync of the " items "-item state; per connection = (RSS(N) - RSS(1)) / (N - 1). Kernel socket buffers are not in RSS."
+    print ""
+    print "| Server | Connections | VmRSS, 1 connection | VmRSS, N connections | Per idle connection | Target |"
+    print "|---|--:|--:|--:|--:|---|"
+    split("node patchwire", servers, " ")
+    for (s = 1; s <= 2; s++) {
+        k = key(servers[s], "idle", "", "", "")
+        name = servers[s] == "node" ? "Node hub" : "patchwire serve"
+        target = servers[s] == "patchwire" ? "≤ 3 KB: " : ""
+        if (!has(k)) { print "| " name " | - | - | - | not run | " target " |"; continue }
+        if (!ok(k)) { print "| " name " | - | - | - | failed: " get(k, "reason") " | " target " |"; continue }
+        per = get(k, "bytes_per_conn")
+        if (target != "") target = target (per <= 3072 ? "**met**" : "**missed**")
+        print "| " name " | " get(k, "conns") " | " sprintf("%.1f MB", get(k, "rss1_kb") * 1024 / 1e6) " | " sprintf("%.1f MB", get(k, "rssn_kb") * 1024 / 1e6) " | " sprintf("%.2f KB", per / 1024) " | " target " |"
+    }
+
+    print ""
+    print "## Throughput as the state grows"
+    print ""
+    print "One writer, 2 readers, JSON, " window " messages in flight at most; the state is a todo list of N items and the writer replaces items[i].done, i cycling over all of them. Incoming messages/s = the writer's changes the server applied and relayed to both readers. *Flat* = at least 0.8x the 10-item figure (the runs are noisy)."
+    print ""
+    print "| Items | Node hub incoming msg/s | patchwire serve incoming msg/s | patchwire / Node | Target |"
+    print "|--:|---|---|--:|---|"
+    split("10 1000 20000 100000", sizes, " ")
+    base = key("patchwire", "throughput", "json", 2, 10)
+    for (s = 1; s <= 4; s++) {
+        n = sizes[s]
+        kn = key("node", "throughput", "json", 2, n)
+        kp = key("patchwire", "throughput", "json", 2, n)
+        cn = !has(kn) ? "not run" : !ok(kn) ? "failed: " get(kn, "reason") : si(get(kn, "sent_per_s")) "/s, " sprintf("%.0f", get(kn, "server_cpu_pct")) "% CPU" flags(kn)
+        cp = !has(kp) ? "not run" : !ok(kp) ? "failed: " get(kp, "reason") : si(get(kp, "sent_per_s")) "/s, " sprintf("%.0f", get(kp, "server_cpu_pct")) "% CPU" flags(kp)
+        ratio = ok(kn) && ok(kp) && get(kn, "sent_per_s") > 0 ? sprintf("%.1fx", get(kp, "sent_per_s") / get(kn, "sent_per_s")) : "-"
+        target = ""
+        if (ok(kp) && ok(base) && n != 10)
+            target = "flat: " (get(kp, "sent_per_s") >= 0.8 * get(base, "sent_per_s") ? "**met**" : "**missed**") sprintf(" (%.2fx 10 items)", get(kp, "sent_per_s") / get(base, "sent_per_s"))
+        print "| " n " | " cn " | " cp " | " ratio " | " target " |"
+    }
+
+    print ""
+    print "## Checks"
+    print ""
+    bad = 0
+    for (i = 1; i <= nlines; i++) {
+        delete f
+        nf = split(lines[i], parts, " ")
+        for (j = 1; j <= nf; j++) { eq = index(parts[j], "="); if (eq) f[substr(parts[j], 1, eq - 1)] = substr(parts[j], eq + 1) }
+        what = f["label"] " " f["mode"] " " f["codec"] (f["readers"] != "" ? " " f["readers"] " readers" : "") (f["items"] != "" ? ", " f["items"] " items" : "")
+        if (f["status"] != "ok") { print "- " what ": **failed** (" f["reason"] ")"; bad++; continue }
+        n = f["missed"] + f["bad"] + f["extra_fullsyncs"] + f["errors"] + f["undrained"]
+        if (n > 0) {
+            print "- " what ": missed " f["missed"] ", unexpected " f["bad"] ", extra FullSyncs " f["extra_fullsyncs"] ", errors " f["errors"] ", still in flight after 3 s " f["undrained"]
+            bad++
+        }
+    }
+    if (!bad) print "- Every reader received every message, in order, as the expected patch; no errors, no extra FullSync; nothing left in flight."
+}
