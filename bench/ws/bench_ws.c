@@ -60,6 +60,7 @@ typedef struct opts {
     double warmup_s, duration_s, settle_s, timeout_s;
     int conns;
     int max_pending;
+    bool base; /* the writer sends "base" and reads acks (a patchwire replica's way) */
     const char *label;
 } opts;
 
@@ -90,7 +91,9 @@ typedef struct bench {
     int64_t *sent_ns;     /* RING: send time of message n (latency) */
     lws_sorted_usec_list_t tick, pace;
     /* counts */
-    uint64_t delivered, missed, bad, extra_fullsyncs, errors_in, others, writer_in, undrained;
+    uint64_t delivered, missed, bad, extra_fullsyncs, errors_in, others, undrained;
+    uint64_t writer_in, writer_fullsyncs, writer_fullsync_bytes; /* what the writer was sent back */
+    uint64_t acks, base; /* --base: acks, last acked version */
     char bad_sample[96];
     uint32_t *hist; /* HIST_US + HIST_MS buckets */
     uint64_t hist_n, lat_max_ns;
@@ -250,9 +253,10 @@ static void on_writeable(conn *c)
             break;
         uint64_t n = b->sent;
         int64_t value = b->o.mode == MODE_LATENCY ? (int64_t)n : -1;
+        int64_t base = b->o.base ? (int64_t)b->base : -1;
         char *out = (char *)buf + LWS_PRE;
-        size_t len = b->o.msgpack ? ws_msg_write_msgpack(out, 256, n % b->o.items, value)
-                                  : ws_msg_write_json(out, 256, n % b->o.items, value);
+        size_t len = b->o.msgpack ? ws_msg_write_msgpack(out, 256, n % b->o.items, value, base)
+                                  : ws_msg_write_json(out, 256, n % b->o.items, value, base);
         if (b->o.mode == MODE_LATENCY)
             b->sent_ns[n & (RING - 1)] = now_ns();
         if (lws_write(c->wsi, buf + LWS_PRE, len,
@@ -337,10 +341,25 @@ static void on_message(conn *c)
         fail(b, "the first message was not a %s FullSync of appstate: %s",
              b->o.msgpack ? "MessagePack" : "JSON", sample);
     }
+    if (c->writer && b->o.base && kind == WS_FULLSYNC && !c->synced) {
+        if (!p.has_seq)
+            fail(b, "--base 1: the FullSync has no seq");
+        b->base = p.seq;
+    }
+    if (c->writer && kind == WS_ACK) {
+        b->acks++; /* acks come in the order the messages were sent */
+        if (p.seq > b->base)
+            b->base = p.seq;
+        return;
+    }
     if (c->writer && !(kind == WS_FULLSYNC && !c->synced)) {
         b->writer_in++; /* a plain writer should hear nothing after its FullSync */
         if (kind == WS_ERROR)
             b->errors_in++;
+        if (kind == WS_FULLSYNC) { /* a resync (proto/SPEC.md 1.2, plain peers) */
+            b->writer_fullsyncs++;
+            b->writer_fullsync_bytes += c->msg_len;
+        }
         return;
     }
     switch (kind) {
@@ -361,6 +380,7 @@ static void on_message(conn *c)
     case WS_ERROR:
         b->errors_in++;
         break;
+    case WS_ACK:
     case WS_OTHER:
         b->others++;
         break;
@@ -607,6 +627,7 @@ static void report(const bench *b)
         return;
     }
     double secs = (double)(b->t_end - b->t_measure) / 1e9;
+    printf(" base=%d acks=%" PRIu64, b->o.base ? 1 : 0, b->acks);
     printf(" window=%" PRIu64 " duration_s=%.2f sent_per_s=%.1f delivered_per_s=%.1f", b->o.window,
            secs, (double)b->m_sent / secs, (double)b->m_delivered / secs);
     if (b->m_server_cpu_s >= 0)
@@ -620,8 +641,10 @@ static void report(const bench *b)
                b->o.rate, b->hist_n, percentile_us(b, 0.50), percentile_us(b, 0.99),
                b->lat_max_ns / 1000);
     printf(" missed=%" PRIu64 " bad=%" PRIu64 " extra_fullsyncs=%" PRIu64 " errors=%" PRIu64
-           " writer_in=%" PRIu64 " undrained=%" PRIu64 "\n",
-           b->missed, b->bad, b->extra_fullsyncs, b->errors_in, b->writer_in, b->undrained);
+           " writer_in=%" PRIu64 " writer_fullsyncs=%" PRIu64 " writer_fullsync_bytes=%" PRIu64
+           " undrained=%" PRIu64 "\n",
+           b->missed, b->bad, b->extra_fullsyncs, b->errors_in, b->writer_in, b->writer_fullsyncs,
+           b->writer_fullsync_bytes, b->undrained);
 }
 
 static void raise_nofile(int want)
@@ -642,9 +665,11 @@ static void usage(FILE *f)
           "throughput|latency|idle]\n"
           "  [--codec json|msgpack] [--readers N] [--items N] [--window N] [--rate MSGS_PER_S]\n"
           "  [--warmup S] [--duration S] [--conns N] [--settle S] [--max-pending N] [--timeout S]\n"
-          "  [--label TEXT]\n"
+          "  [--base 0|1] [--label TEXT]\n"
           "Prints one line of key=value results on stdout. --items is the length of the\n"
-          "server's appstate.items (the writer replaces items[n % items].done).\n",
+          "server's appstate.items (the writer replaces items[n % items].done).\n"
+          "--base 1: the writer adds \"base\" (the last version acked) to each message,\n"
+          "as a patchwire replica does; the hub answers each with an ack.\n",
           f);
 }
 
@@ -717,6 +742,8 @@ static void parse_args(opts *o, int argc, char **argv)
             o->conns = (int)num_arg(a, v, 1, 100000);
         else if (!strcmp(a, "--max-pending"))
             o->max_pending = (int)num_arg(a, v, 1, 10000);
+        else if (!strcmp(a, "--base"))
+            o->base = num_arg(a, v, 0, 1) != 0;
         else if (!strcmp(a, "--label"))
             o->label = v;
         else {

@@ -12,17 +12,19 @@
 
 /* ---- writers ---- */
 
-size_t ws_msg_write_json(char *out, size_t cap, uint64_t index, int64_t value_num)
+size_t ws_msg_write_json(char *out, size_t cap, uint64_t index, int64_t value_num, int64_t base)
 {
-    char value[32];
+    char value[32], based[40] = "";
     if (value_num < 0)
         snprintf(value, sizeof value, "true");
     else
         snprintf(value, sizeof value, "%lld", (long long)value_num);
+    if (base >= 0)
+        snprintf(based, sizeof based, "\"base\":%lld,", (long long)base);
     int n = snprintf(out, cap,
-                     "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"replace\","
+                     "{\"type\":\"patches\",\"key\":\"appstate\",%s\"data\":[{\"op\":\"replace\","
                      "\"path\":[\"items\",%llu,\"done\"],\"value\":%s}]}",
-                     (unsigned long long)index, value);
+                     based, (unsigned long long)index, value);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -33,17 +35,21 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
-size_t ws_msg_write_msgpack(char *out, size_t cap, uint64_t index, int64_t value_num)
+size_t ws_msg_write_msgpack(char *out, size_t cap, uint64_t index, int64_t value_num, int64_t base)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
+    msgpack_pack_map(&pk, base >= 0 ? 4 : 3);
     pack_str(&pk, "type");
     pack_str(&pk, "patches");
     pack_str(&pk, "key");
     pack_str(&pk, "appstate");
+    if (base >= 0) {
+        pack_str(&pk, "base");
+        msgpack_pack_uint64(&pk, (uint64_t)base);
+    }
     pack_str(&pk, "data");
     msgpack_pack_array(&pk, 1);
     msgpack_pack_map(&pk, 3);
@@ -208,6 +214,7 @@ static bool read_patch(cur *c, ws_patch *patch)
 ws_kind ws_msg_read_json(const uint8_t *p, size_t n, bool complete, ws_patch *patch)
 {
     cur c = {p, p + n};
+    patch->has_seq = false;
     const uint8_t *type = NULL, *key = NULL;
     size_t type_n = 0, key_n = 0;
     bool data = false;
@@ -224,6 +231,10 @@ ws_kind ws_msg_read_json(const uint8_t *p, size_t n, bool complete, ws_patch *pa
         } else if (str_is(k, kn, "key")) {
             if (!str(&c, &key, &key_n))
                 return WS_BAD;
+        } else if (str_is(k, kn, "seq")) {
+            if (!uint(&c, &patch->seq))
+                return WS_BAD;
+            patch->has_seq = true;
         } else if (str_is(k, kn, "data") && type && str_is(type, type_n, "patches")) {
             if (!eat(&c, '[') || !read_patch(&c, patch) || !eat(&c, ']'))
                 return WS_BAD;
@@ -245,6 +256,8 @@ ws_kind ws_msg_read_json(const uint8_t *p, size_t n, bool complete, ws_patch *pa
         return WS_BAD;
     if (str_is(type, type_n, "patches"))
         return data && our_key && eat(&c, '}') ? WS_PATCH : WS_BAD;
+    if (str_is(type, type_n, "ack"))
+        return our_key && patch->has_seq ? WS_ACK : WS_BAD;
     return WS_OTHER;
 }
 
@@ -328,6 +341,7 @@ void ws_msg_reader_free(void)
 
 ws_kind ws_msg_read_msgpack(const uint8_t *p, size_t n, bool complete, ws_patch *patch)
 {
+    patch->has_seq = false;
     if (!complete)
         return mp_head(p, n);
     if (!zone && !(zone = msgpack_zone_new(4096)))
@@ -339,7 +353,12 @@ ws_kind ws_msg_read_msgpack(const uint8_t *p, size_t n, bool complete, ws_patch 
     if (rc == MSGPACK_UNPACK_SUCCESS && off == n && o.type == MSGPACK_OBJECT_MAP) {
         const msgpack_object *type = mp_get(&o, "type"), *key = mp_get(&o, "key"),
                              *data = mp_get(&o, "data");
+        const msgpack_object *seq = mp_get(&o, "seq");
         bool our_key = key && mp_is(key, "appstate");
+        if (seq && seq->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            patch->has_seq = true;
+            patch->seq = seq->via.u64;
+        }
         if (!type || type->type != MSGPACK_OBJECT_STR)
             kind = WS_BAD;
         else if (mp_is(type, "patches"))
@@ -348,6 +367,8 @@ ws_kind ws_msg_read_msgpack(const uint8_t *p, size_t n, bool complete, ws_patch 
             kind = our_key ? WS_FULLSYNC : WS_BAD;
         else if (mp_is(type, "error"))
             kind = WS_ERROR;
+        else if (mp_is(type, "ack"))
+            kind = our_key && patch->has_seq ? WS_ACK : WS_BAD;
         else
             kind = WS_OTHER;
     }

@@ -17,12 +17,13 @@ Test(bench_ws_msg, json_writer_output_reads_back_as_the_same_patch)
 {
     char buf[256];
     ws_patch p = {0};
-    size_t n = ws_msg_write_json(buf, sizeof buf, 42, -1);
+    size_t n = ws_msg_write_json(buf, sizeof buf, 42, -1, -1);
     cr_assert_gt(n, 0);
     cr_assert_eq(ws_msg_read_json((const uint8_t *)buf, n, true, &p), WS_PATCH);
     cr_assert_eq(p.index, 42);
     cr_assert(!p.value_is_num);
-    n = ws_msg_write_json(buf, sizeof buf, 7, 123456789);
+    n = ws_msg_write_json(buf, sizeof buf, 7, 123456789, 12);
+    cr_assert(strstr(buf, "\"key\":\"appstate\",\"base\":12,\"data\""));
     cr_assert_eq(ws_msg_read_json((const uint8_t *)buf, n, true, &p), WS_PATCH);
     cr_assert_eq(p.index, 7);
     cr_assert(p.value_is_num);
@@ -94,7 +95,11 @@ Test(bench_ws_msg, json_reader_classifies_fullsync_error_and_unknown)
     cr_assert_eq(
         json("{\"type\":\"error\",\"key\":\"appstate\",\"data\":{\"message\":\"no\"}}", &p),
         WS_ERROR);
-    cr_assert_eq(json("{\"type\":\"ack\",\"key\":\"appstate\",\"seq\":3}", &p), WS_OTHER);
+    cr_assert_eq(json("{\"type\":\"ack\",\"key\":\"appstate\",\"seq\":3}", &p), WS_ACK);
+    cr_assert(p.has_seq);
+    cr_assert_eq(p.seq, 3);
+    cr_assert_eq(json("{\"type\":\"ack\",\"key\":\"appstate\"}", &p), WS_BAD);
+    cr_assert_eq(json("{\"type\":\"hello\",\"key\":\"appstate\"}", &p), WS_OTHER);
     const char *head =
         "{\"type\":\"fullsync\",\"key\":\"appstate\",\"data\":{\"items\":[{\"id\":0,";
     cr_assert_eq(ws_msg_read_json((const uint8_t *)head, strlen(head), false, &p), WS_FULLSYNC);
@@ -106,12 +111,12 @@ Test(bench_ws_msg, msgpack_writer_output_reads_back_as_the_same_patch)
 {
     char buf[256];
     ws_patch p = {0};
-    size_t n = ws_msg_write_msgpack(buf, sizeof buf, 99999, -1);
+    size_t n = ws_msg_write_msgpack(buf, sizeof buf, 99999, -1, -1);
     cr_assert_gt(n, 0);
     cr_assert_eq(ws_msg_read_msgpack((const uint8_t *)buf, n, true, &p), WS_PATCH);
     cr_assert_eq(p.index, 99999);
     cr_assert(!p.value_is_num);
-    n = ws_msg_write_msgpack(buf, sizeof buf, 1, 5000000000LL);
+    n = ws_msg_write_msgpack(buf, sizeof buf, 1, 5000000000LL, 3);
     cr_assert_eq(ws_msg_read_msgpack((const uint8_t *)buf, n, true, &p), WS_PATCH);
     cr_assert_eq(p.value, 5000000000ULL);
     /* every truncation is refused */
