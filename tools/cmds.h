@@ -6,5 +6,7 @@
 int cmd_apply(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
 
 #endif

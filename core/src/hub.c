@@ -414,6 +414,11 @@ const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len,
     return k ? &k->doc : NULL;
 }
 
+const pw_limits *pw_hub_limits(const pw_hub *hub)
+{
+    return &hub->opts.limits;
+}
+
 void pw_hub_metrics_get(const pw_hub *hub, pw_hub_metrics *out)
 {
     *out = hub->m;

@@ -49,8 +49,8 @@ typedef enum pw_access {
 
 /* Asked whether the peer with `identity` (from the transport: a token, a
  * client id; may be "") may read or write `key`. */
-typedef bool (*pw_access_cb)(const char *identity, const char *key, size_t key_len,
-                             pw_access what, void *userdata);
+typedef bool (*pw_access_cb)(const char *identity, const char *key, size_t key_len, pw_access what,
+                             void *userdata);
 
 typedef enum pw_overflow {
     PW_OVERFLOW_RESYNC = 0, /* drop the peer's queued changes, send one FullSync when it drains */
@@ -66,8 +66,8 @@ typedef struct pw_hub_options {
      * (on join, after a drain) are sent whatever the queue holds: they are
      * bounded by the state itself. */
     size_t max_queue_bytes;
-    pw_overflow overflow;       /* default PW_OVERFLOW_RESYNC */
-    pw_access_cb access;        /* NULL: every peer may read and write every key */
+    pw_overflow overflow; /* default PW_OVERFLOW_RESYNC */
+    pw_access_cb access;  /* NULL: every peer may read and write every key */
     void *access_userdata;
     /* Changes remembered per key (their touched paths) to judge concurrent
      * edits (proto/SPEC.md, "Versions and convergence"); default 1,024. A
@@ -89,8 +89,11 @@ void pw_hub_free(pw_hub *hub);
 pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value doc);
 /* The authoritative document of a key (borrowed; retain it to keep a
  * snapshot) and its version; NULL for an unknown key. */
-const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len,
-                             uint64_t *version);
+const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len, uint64_t *version);
+
+/* The limits the hub decodes peer messages with (its options' limits), for
+ * transports that bound a message before it reaches the hub. */
+const pw_limits *pw_hub_limits(const pw_hub *hub);
 
 /* ---- peer events, reported by transports ---- */
 
@@ -105,8 +108,7 @@ pw_peer *pw_hub_peer_join(pw_hub *hub, const pw_transport_ops *ops, void *transp
  * already answered the peer as described at the top of this file (the error
  * message is in proto/SPEC.md section 1.1; a denied write is PW_EDENIED).
  * A message from a peer the hub has closed is dropped (PW_EIO). */
-pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n,
-                           pw_error *err);
+pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n, pw_error *err);
 /* The transport wrote (or dropped) `bytes` of the frames sent to the peer. */
 void pw_hub_peer_written(pw_hub *hub, pw_peer *peer, size_t bytes);
 /* The connection is gone; the peer is freed. */
@@ -121,12 +123,12 @@ typedef struct pw_hub_codec_metrics {
 } pw_hub_codec_metrics;
 
 typedef struct pw_hub_metrics {
-    uint64_t peers;              /* joined now */
+    uint64_t peers; /* joined now */
     uint64_t keys;
     pw_hub_codec_metrics json, msgpack;
-    uint64_t rejects;            /* messages refused (malformed, denied, failed to apply, limits) */
-    uint64_t resyncs;            /* FullSyncs sent to bring a peer back in line */
-    uint64_t overflows;          /* queues dropped for a FullSync, or peers closed, on overflow */
+    uint64_t rejects;   /* messages refused (malformed, denied, failed to apply, limits) */
+    uint64_t resyncs;   /* FullSyncs sent to bring a peer back in line */
+    uint64_t overflows; /* queues dropped for a FullSync, or peers closed, on overflow */
     uint64_t reserved[8];
 } pw_hub_metrics;
 

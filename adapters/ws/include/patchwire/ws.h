@@ -40,7 +40,7 @@ extern "C" {
 
 typedef enum pw_ws_log_level {
     PW_WS_LOG_ERROR = 0,
-    PW_WS_LOG_INFO,  /* one line per connect, disconnect and rejected message */
+    PW_WS_LOG_INFO, /* one line per connect, disconnect and rejected message */
     PW_WS_LOG_DEBUG,
 } pw_ws_log_level;
 
@@ -52,15 +52,15 @@ typedef void (*pw_ws_log_cb)(pw_ws_log_level level, const char *line, void *user
 typedef struct pw_ws_server pw_ws_server;
 
 typedef struct pw_ws_server_options {
-    const char *host;         /* address to bind; default "127.0.0.1" */
-    int port;                 /* default 8080; 0 picks a free port (pw_ws_server_port) */
-    const char *static_dir;   /* served over HTTP on the same port; NULL: no files */
-    const char *tls_cert;     /* PEM files; both set: wss:// and https:// */
+    const char *host;       /* address to bind; default "127.0.0.1" */
+    int port;               /* default 8080; 0 picks a free port (pw_ws_server_port) */
+    const char *static_dir; /* served over HTTP on the same port; NULL: no files */
+    const char *tls_cert;   /* PEM files; both set: wss:// and https:// */
     const char *tls_key;
     /* A message over it closes the connection with 1009 (message too big);
      * default: the hub's limits.max_input_bytes. */
     size_t max_message_bytes;
-    pw_ws_log_cb log;         /* NULL: no log */
+    pw_ws_log_cb log; /* NULL: no log */
     void *log_userdata;
 } pw_ws_server_options;
 
@@ -91,21 +91,23 @@ void pw_ws_server_free(pw_ws_server *s);
 typedef struct pw_ws_client pw_ws_client;
 
 typedef struct pw_ws_client_callbacks {
-    void (*on_open)(void *userdata);                 /* connected (again) */
+    void (*on_open)(void *userdata); /* connected (again) */
     void (*on_message)(const uint8_t *p, size_t n, bool binary, void *userdata);
-    void (*on_close)(const char *reason, void *userdata); /* lost; a reconnect follows */
+    /* lost (after on_open; a failed attempt is only logged); a reconnect
+     * follows unless pw_ws_client_close was called */
+    void (*on_close)(const char *reason, void *userdata);
 } pw_ws_client_callbacks;
 
 typedef struct pw_ws_client_options {
-    const char *url;           /* ws://host[:port][/path][?query] or wss://... (required) */
-    const pw_codec *codec;     /* subprotocol asked for: patchwire.json or .msgpack; default JSON */
-    const char *token;         /* sent as Authorization: Bearer; NULL: none */
-    const char *tls_ca;        /* PEM file of CAs that may sign the server; NULL: the system's */
-    bool tls_insecure;         /* accept any server certificate (tests) */
-    int backoff_min_ms;        /* first retry delay; default 100 */
-    int backoff_max_ms;        /* cap of the doubling delay; default 10,000; jitter +-25% */
-    size_t max_message_bytes;  /* incoming; default 64 MiB */
-    size_t max_queue_bytes;    /* queued, not written; a send past it fails; default 8 MiB */
+    const char *url;          /* ws://host[:port][/path][?query] or wss://... (required) */
+    const pw_codec *codec;    /* subprotocol asked for: patchwire.json or .msgpack; default JSON */
+    const char *token;        /* sent as Authorization: Bearer; NULL: none */
+    const char *tls_ca;       /* PEM file of CAs that may sign the server; NULL: the system's */
+    bool tls_insecure;        /* accept any server certificate (tests) */
+    int backoff_min_ms;       /* first retry delay; default 100 */
+    int backoff_max_ms;       /* cap of the doubling delay; default 10,000; jitter +-25% */
+    size_t max_message_bytes; /* incoming; default 64 MiB */
+    size_t max_queue_bytes;   /* queued, not written; a send past it fails; default 8 MiB */
     pw_ws_client_callbacks cb;
     void *userdata;
     pw_ws_log_cb log;
@@ -126,6 +128,10 @@ pw_err pw_ws_client_send(pw_ws_client *c, const uint8_t *p, size_t n, bool binar
 bool pw_ws_client_connected(const pw_ws_client *c);
 /* Connections made so far (1 after the first, 2 after one reconnect, ...). */
 uint64_t pw_ws_client_connects(const pw_ws_client *c);
+/* The status code of the close frame the server sent last (1001: it shut
+ * down, 1009: a message was too big), 0 when the connection ended without
+ * one; reset on each connect. */
+uint16_t pw_ws_client_close_code(const pw_ws_client *c);
 void pw_ws_client_wake(pw_ws_client *c);
 /* Sends a close frame and stops reconnecting; service until it is no
  * longer connected, then _free. */

@@ -1,0 +1,498 @@
+/* server.c - the WebSocket server: each lws connection is a hub peer.
+ *
+ * The one idea: the hub owns each peer's queue of frames (bounded by its
+ * max_queue_bytes); the server only holds frame references until lws can
+ * write them, one chunk per writable callback through one scratch buffer
+ * shared by every connection, and reports each written frame back to the
+ * hub. An idle connection costs lws's own state (its rx buffer is
+ * WS_RX_BUFFER bytes) plus a ws_conn. Closing is always asynchronous: the
+ * hub's close and a shutdown mark the connection and ask for a writable
+ * callback, which sends the close frame; lws then reports CLOSED, where the
+ * peer leaves the hub. */
+#include "patchwire/ws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "frameq.h"
+#include "rxbuf.h"
+#include "wsutil.h"
+
+#define WS_RX_BUFFER 1024 /* lws's per-connection rx buffer */
+#define CLOSE_GRACE_S 5   /* a closing peer that does not read is dropped after it */
+#define IDENTITY_MAX 1024
+
+enum { PROTO_AUTO, PROTO_JSON, PROTO_MSGPACK, PROTO_COUNT };
+
+typedef struct ws_conn ws_conn;
+struct ws_conn {
+    pw_ws_server *s; /* NULL until established and after closed */
+    struct lws *wsi;
+    pw_peer *peer;
+    ws_conn *prev, *next;
+    pw__ws_frameq q;
+    pw__ws_rxbuf rx;
+    uint64_t id;
+    uint16_t close_code; /* nonzero: send a close frame at the next writable */
+};
+
+struct pw_ws_server {
+    pw_hub *hub;
+    struct lws_context *ctx;
+    int port;
+    size_t max_message;
+    pw_ws_log_cb log;
+    void *log_userdata;
+    ws_conn *conns;
+    size_t nconns;
+    uint64_t next_id;
+    bool shutting_down;
+    char *static_dir;
+    struct lws_protocols protocols[PROTO_COUNT + 1];
+    struct lws_http_mount mount;
+    struct lws_protocol_vhost_options mime[4];
+    lws_sorted_usec_list_t wait_sul;
+    uint8_t scratch[LWS_PRE + PW__WS_CHUNK];
+};
+
+static const char *close_text(uint16_t code)
+{
+    switch (code) {
+    case LWS_CLOSE_STATUS_GOINGAWAY:
+        return "server shutting down";
+    case LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE:
+        return "message too big";
+    default:
+        return "closed by the hub";
+    }
+}
+
+static void peer_name(struct lws *wsi, uint64_t id, char *buf, size_t cap)
+{
+    char addr[64];
+    if (!lws_get_peer_simple(wsi, addr, sizeof addr))
+        strcpy(addr, "?");
+    snprintf(buf, cap, "#%llu %s", (unsigned long long)id, addr);
+}
+
+static void conn_start_close(ws_conn *c, uint16_t code)
+{
+    if (c->close_code)
+        return;
+    c->close_code = code;
+    lws_callback_on_writable(c->wsi);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
+}
+
+/* ---- the hub's side: the only ops table of this file ---- */
+
+static pw_err ws_send(void *transport, void *conn, pw_frame *frame)
+{
+    (void)transport;
+    ws_conn *c = conn;
+    if (c->close_code) {
+        pw_frame_release(frame);
+        return PW_EIO;
+    }
+    pw_err e = pw__ws_frameq_push(&c->q, frame);
+    if (e == PW_OK)
+        lws_callback_on_writable(c->wsi);
+    return e;
+}
+
+static void ws_close(void *transport, void *conn, const char *reason)
+{
+    pw_ws_server *s = transport;
+    ws_conn *c = conn;
+    char name[96];
+    peer_name(c->wsi, c->id, name, sizeof name);
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "closing %s: %s", name,
+               reason ? reason : "closed by the hub");
+    conn_start_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+}
+
+static const pw_transport_ops ws_server_ops = {
+    .name = "ws",
+    .send = ws_send,
+    .close = ws_close,
+};
+
+/* ---- lws's side ---- */
+
+/* The token query parameter, else an Authorization: Bearer credential. */
+static const char *conn_identity(struct lws *wsi, char *buf, size_t cap)
+{
+    const char *v = lws_get_urlarg_by_name(wsi, "token=", buf, (int)cap);
+    if (v)
+        return v;
+    int n = lws_hdr_copy(wsi, buf, (int)cap, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 7 && strncasecmp(buf, "Bearer ", 7) == 0) {
+        v = buf + 7;
+        while (*v == ' ')
+            v++;
+        return v;
+    }
+    return "";
+}
+
+static const pw_codec *proto_codec(const struct lws_protocols *p)
+{
+    if (p && p->id == PROTO_JSON)
+        return &pw_codec_json;
+    if (p && p->id == PROTO_MSGPACK)
+        return &pw_codec_msgpack;
+    return NULL;
+}
+
+static void conn_link(pw_ws_server *s, ws_conn *c)
+{
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+}
+
+static void conn_unlink(pw_ws_server *s, ws_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    s->nconns--;
+}
+
+static int conn_open(pw_ws_server *s, ws_conn *c, struct lws *wsi)
+{
+    char idbuf[IDENTITY_MAX], name[96];
+    const char *identity = conn_identity(wsi, idbuf, sizeof idbuf);
+    const pw_codec *codec = proto_codec(lws_get_protocol(wsi));
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    c->wsi = wsi;
+    c->id = ++s->next_id;
+    conn_link(s, c);
+    peer_name(wsi, c->id, name, sizeof name);
+    c->peer = pw_hub_peer_join(s->hub, &ws_server_ops, s, c, identity, codec);
+    if (!c->peer) {
+        pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_ERROR, "cannot join %s: out of memory", name);
+        conn_unlink(s, c);
+        pw__ws_frameq_clear(&c->q);
+        c->s = NULL;
+        return -1;
+    }
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "connect %s identity=%s codec=%s", name,
+               *identity ? "token" : "none", codec ? codec->name : "auto");
+    return 0;
+}
+
+static void conn_closed(pw_ws_server *s, ws_conn *c)
+{
+    /* The socket may be gone already: the connect line gave the address. */
+    char name[32];
+    snprintf(name, sizeof name, "#%llu", (unsigned long long)c->id);
+    conn_unlink(s, c);
+    pw__ws_frameq_clear(&c->q);
+    pw__ws_rxbuf_reset(&c->rx);
+    pw_peer *peer = c->peer;
+    c->peer = NULL;
+    c->s = NULL;
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "disconnect %s", name);
+    if (peer)
+        pw_hub_peer_leave(s->hub, peer);
+}
+
+static int conn_receive(pw_ws_server *s, ws_conn *c, const void *in, size_t len)
+{
+    const uint8_t *msg;
+    size_t n;
+    char name[96];
+    int r = pw__ws_rxbuf_feed(c->wsi, &c->rx, in, len, s->max_message, &msg, &n);
+    if (r < 0) {
+        peer_name(c->wsi, c->id, name, sizeof name);
+        uint16_t code = r == PW_ELIMIT ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
+                                       : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION;
+        pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "closing %s: %s (limit %zu bytes)",
+                   name, r == PW_ELIMIT ? "message too big" : "out of memory", s->max_message);
+        pw__ws_rxbuf_reset(&c->rx);
+        const char *text = close_text(code);
+        lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)(uintptr_t)text,
+                         strlen(text));
+        return -1;
+    }
+    if (r == 0)
+        return 0;
+    if (!c->close_code) {
+        pw_error err;
+        pw_error_clear(&err);
+        pw_err e = pw_hub_peer_receive(s->hub, c->peer, msg, n, &err);
+        if (e < 0) {
+            peer_name(c->wsi, c->id, name, sizeof name);
+            pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "rejected message from %s: %s",
+                       name, err.msg[0] ? err.msg : pw_strerror(e));
+        }
+    }
+    pw__ws_rxbuf_reset(&c->rx);
+    return 0;
+}
+
+static int conn_writable(pw_ws_server *s, ws_conn *c)
+{
+    if (c->close_code) {
+        const char *text = close_text(c->close_code);
+        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+                         (unsigned char *)(uintptr_t)text, strlen(text));
+        return -1;
+    }
+    pw_frame *f = pw__ws_frameq_head(&c->q);
+    if (!f)
+        return 0;
+    int r = pw__ws_write_chunk(c->wsi, f, &c->q.sent, s->scratch);
+    if (r < 0)
+        return -1;
+    if (r == 1) {
+        f = pw__ws_frameq_pop(&c->q);
+        size_t len = f->len;
+        pw_frame_release(f);
+        pw_hub_peer_written(s->hub, c->peer, len);
+    }
+    if (c->q.count || c->close_code)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
+{
+    pw_ws_server *s = lws_context_user(lws_get_context(wsi));
+    ws_conn *c = user;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return s->shutting_down ? 1 : 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        return conn_open(s, c, wsi);
+    case LWS_CALLBACK_RECEIVE:
+        return c && c->s ? conn_receive(s, c, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return c && c->s ? conn_writable(s, c) : 0;
+    case LWS_CALLBACK_CLOSED:
+        if (c && c->s)
+            conn_closed(s, c);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+/* ---- the public side ---- */
+
+void pw_ws_server_options_init(pw_ws_server_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->host = "127.0.0.1";
+    opts->port = 8080;
+}
+
+static pw_err check_options(const pw_ws_server_options *o, pw_error *err)
+{
+    if (o->port < 0 || o->port > 65535)
+        return pw_error_set(err, PW_EINVAL, "port %d is out of range", o->port);
+    if (!o->tls_cert != !o->tls_key)
+        return pw_error_set(err, PW_EINVAL, "tls_cert and tls_key must be given together");
+    const char *files[] = {o->tls_cert, o->tls_key};
+    for (size_t i = 0; i < 2; i++)
+        if (files[i] && access(files[i], R_OK) != 0)
+            return pw_error_set(err, PW_EIO, "cannot read TLS file %s", files[i]);
+    struct stat st;
+    if (o->static_dir && (stat(o->static_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return pw_error_set(err, PW_EINVAL, "static_dir %s is not a directory", o->static_dir);
+    return PW_OK;
+}
+
+static void set_protocols(pw_ws_server *s)
+{
+    static const char *const names[PROTO_COUNT] = {"patchwire", "patchwire.json",
+                                                   "patchwire.msgpack"};
+    for (unsigned i = 0; i < PROTO_COUNT; i++)
+        s->protocols[i] = (struct lws_protocols){
+            .name = names[i],
+            .callback = server_callback,
+            .per_session_data_size = sizeof(ws_conn),
+            .rx_buffer_size = WS_RX_BUFFER,
+            .id = i,
+            .tx_packet_size = PW__WS_CHUNK,
+        };
+}
+
+/* Static files on every path that is not a WebSocket upgrade, with the
+ * types lws does not know. */
+static void set_mount(pw_ws_server *s)
+{
+    static const char *const types[][2] = {
+        {".mjs", "text/javascript"},
+        {".json", "application/json"},
+        {".map", "application/json"},
+        {".wasm", "application/wasm"},
+    };
+    for (size_t i = 0; i < 4; i++)
+        s->mime[i] = (struct lws_protocol_vhost_options){
+            .next = i + 1 < 4 ? &s->mime[i + 1] : NULL,
+            .name = types[i][0],
+            .value = types[i][1],
+        };
+    s->mount = (struct lws_http_mount){
+        .mountpoint = "/",
+        .mountpoint_len = 1,
+        .origin = s->static_dir,
+        .def = "index.html",
+        .origin_protocol = LWSMPRO_FILE,
+        .extra_mimetypes = s->mime,
+    };
+}
+
+static const char *bind_address(const char *host)
+{
+    if (!host || !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "*") || !strcmp(host, "::"))
+        return NULL;
+    return host;
+}
+
+/* True when host:port is taken. lws fails too, but leaks a little when it
+ * does (4.1), so the common case is checked here first. Host names and
+ * interface names are left to lws. */
+static bool port_taken(const char *host, int port)
+{
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    struct sockaddr *sa = (struct sockaddr *)&a4;
+    socklen_t len = sizeof a4;
+    if (!host)
+        a4.sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET6, host, &a6.sin6_addr) == 1) {
+        sa = (struct sockaddr *)&a6;
+        len = sizeof a6;
+    } else if (inet_pton(AF_INET, host, &a4.sin_addr) != 1)
+        return false;
+    int fd = socket(sa->sa_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool taken = bind(fd, sa, len) != 0;
+    close(fd);
+    return taken;
+}
+
+pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw_error *err)
+{
+    pw_ws_server_options o;
+    pw_ws_server_options_init(&o);
+    if (opts)
+        o = *opts;
+    if (!o.host)
+        o.host = "127.0.0.1";
+    if (!hub) {
+        pw_error_set(err, PW_EINVAL, "no hub to serve");
+        return NULL;
+    }
+    if (check_options(&o, err) != PW_OK)
+        return NULL;
+    if (o.port && port_taken(bind_address(o.host), o.port)) {
+        pw_error_set(err, PW_EIO, "cannot listen on %s:%d: address in use", o.host, o.port);
+        return NULL;
+    }
+    pw_ws_server *s = calloc(1, sizeof *s);
+    if (!s || (o.static_dir && !(s->static_dir = strdup(o.static_dir)))) {
+        free(s);
+        pw_error_set(err, PW_ENOMEM, "out of memory for the WebSocket server");
+        return NULL;
+    }
+    s->hub = hub;
+    s->max_message =
+        o.max_message_bytes ? o.max_message_bytes : pw_hub_limits(hub)->max_input_bytes;
+    s->log = o.log;
+    s->log_userdata = o.log_userdata;
+    set_protocols(s);
+    if (s->static_dir)
+        set_mount(s);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = o.port;
+    info.iface = bind_address(o.host);
+    info.protocols = s->protocols;
+    info.mounts = s->static_dir ? &s->mount : NULL;
+    info.user = s;
+    info.gid = -1;
+    info.uid = -1;
+    if (o.tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = o.tls_cert;
+        info.ssl_private_key_filepath = o.tls_key;
+    }
+    pw__ws_quiet_lws();
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        pw_error_set(err, PW_EIO, "cannot listen on %s:%d%s (address in use or unusable)", o.host,
+                     o.port, o.tls_cert ? " with TLS" : "");
+        free(s->static_dir);
+        free(s);
+        return NULL;
+    }
+    s->port = lws_get_vhost_listen_port(lws_get_vhost_by_name(s->ctx, "default"));
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "listening on %s://%s:%d/",
+               o.tls_cert ? "wss" : "ws", o.host, s->port);
+    return s;
+}
+
+int pw_ws_server_port(const pw_ws_server *s)
+{
+    return s->port;
+}
+
+pw_err pw_ws_server_service(pw_ws_server *s, int timeout_ms)
+{
+    return pw__ws_service(s->ctx, &s->wait_sul, timeout_ms) < 0 ? PW_EIO : PW_OK;
+}
+
+void pw_ws_server_wake(pw_ws_server *s)
+{
+    lws_cancel_service(s->ctx);
+}
+
+void pw_ws_server_shutdown(pw_ws_server *s)
+{
+    s->shutting_down = true;
+    for (ws_conn *c = s->conns; c; c = c->next)
+        conn_start_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
+}
+
+size_t pw_ws_server_connections(const pw_ws_server *s)
+{
+    return s->nconns;
+}
+
+void pw_ws_server_free(pw_ws_server *s)
+{
+    if (!s)
+        return;
+    /* every peer leaves while its connection is still there; lws's CLOSED
+     * callbacks during the destroy then find nothing left to do */
+    while (s->conns)
+        conn_closed(s, s->conns);
+    lws_context_destroy(s->ctx);
+    free(s->static_dir);
+    free(s);
+}

@@ -1,0 +1,392 @@
+/* test_ws_wire.c - `patchwire serve` against hostile WebSocket peers.
+ *
+ * The one idea: every test runs the real program (PW_CLI) and talks to it
+ * byte by byte through a hand-written WebSocket client (wsraw.h), sends what
+ * a broken or malicious peer would, then proves that the server is still up,
+ * that well-behaved peers still sync (a writer's change reaches a reader, a
+ * late joiner gets the expected state) and that memory came back down. */
+#define _GNU_SOURCE /* memmem */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "patchwire.h"
+#include "wsraw.h"
+
+#define WAIT_MS 5000
+
+static served srv;
+
+/* Under valgrind (PW_SERVE_WRAP, or a traced parent) the process's resident
+ * memory is the tool's, not the server's: valgrind's leak check judges it
+ * instead. */
+static bool rss_is_meaningful(void)
+{
+    return served_is_native(&srv);
+}
+
+static void start_with(const char *const *extra)
+{
+    cr_assert_eq(served_start(&srv, extra, 20000), 0, "patchwire serve did not start");
+}
+
+static void stop_server(void)
+{
+    if (srv.pid > 0) {
+        int status = served_stop(&srv, 20000);
+        cr_expect_eq(status, 0, "patchwire serve exited with %d (log %s)", status, srv.log_path);
+    }
+    unlink(srv.log_path);
+}
+
+static void start_default(void)
+{
+    static const char *const extra[] = {"--quiet", "--max-message-bytes", "1048576",
+                                        "--max-queue-bytes", "262144", NULL};
+    start_with(extra);
+}
+
+TestSuite(ws_wire, .init = start_default, .fini = stop_server);
+
+/* Reads messages until one of `type` arrives (others are skipped); decoded
+ * into *m (JSON or MessagePack by frame kind). False on timeout or close. */
+static bool expect_type(int fd, const char *type, pw_msg *m)
+{
+    for (int i = 0; i < 64; i++) {
+        uint8_t *p;
+        size_t n;
+        int op = ws_recv(fd, WAIT_MS, &p, &n);
+        if (op != WS_TEXT && op != WS_BINARY) {
+            if (op >= 0)
+                free(p);
+            return false;
+        }
+        const pw_codec *c = op == WS_TEXT ? &pw_codec_json : &pw_codec_msgpack;
+        pw_msg_init(m);
+        pw_err rc = pw_msg_decode(c, p, n, NULL, m, NULL);
+        free(p);
+        if (rc != PW_OK)
+            return false;
+        bool match = m->type == PW_MSG_UNKNOWN
+                         ? pw_value_str_eq(&m->type_name, type, strlen(type))
+                         : strcmp(pw_msg_type_name(m->type), type) == 0;
+        if (match)
+            return true;
+        pw_msg_clear(m);
+    }
+    return false;
+}
+
+/* A JSON peer that has read its FullSync. */
+static int join(void)
+{
+    int fd = ws_open(srv.port, NULL, NULL, WAIT_MS);
+    cr_assert_geq(fd, 0, "cannot open a WebSocket");
+    pw_msg m;
+    cr_assert(expect_type(fd, "fullsync", &m), "no fullsync on join");
+    pw_msg_clear(&m);
+    return fd;
+}
+
+static void send_text(int fd, const char *s)
+{
+    cr_assert_eq(ws_send_frame(fd, true, WS_TEXT, s, strlen(s)), 0);
+}
+
+/* Adds item `title` at the front, from writer; reader must see exactly it. */
+static void check_relay(int writer, int reader, const char *title)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":"
+             "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"%s\"}]}",
+             title);
+    send_text(writer, msg);
+    pw_msg m;
+    cr_assert(expect_type(reader, "patches", &m), "the reader got no change after '%s'", title);
+    pw_value list;
+    pw_buf b;
+    pw_buf_init(&b);
+    cr_assert_eq(pw_patches_to_value(&m.patches, &list), PW_OK);
+    cr_assert_eq(pw_codec_json.encode(&list, &b, NULL), PW_OK);
+    pw_value_release(&list);
+    pw_msg_clear(&m);
+    cr_assert(memmem(b.data, b.len, title, strlen(title)) != NULL, "relayed %.*s, expected %s",
+              (int)b.len, (const char *)b.data, title);
+    pw_buf_free(&b);
+}
+
+/* The state a new peer receives, as JSON text (caller frees). */
+static char *late_joiner_state(void)
+{
+    int fd = ws_open(srv.port, NULL, NULL, WAIT_MS);
+    cr_assert_geq(fd, 0);
+    pw_msg m;
+    cr_assert(expect_type(fd, "fullsync", &m));
+    pw_buf b;
+    pw_buf_init(&b);
+    cr_assert_eq(pw_codec_json.encode(&m.data, &b, NULL), PW_OK);
+    char *s = strndup((const char *)b.data, b.len);
+    pw_buf_free(&b);
+    pw_msg_clear(&m);
+    ws_close(fd);
+    return s;
+}
+
+/* After an attack: the server runs, a change still goes from one good peer
+ * to another, and nothing else changed the state. */
+static void check_unaffected(const char *before_title)
+{
+    cr_assert(served_alive(&srv), "the server died");
+    int a = join(), b = join();
+    check_relay(a, b, before_title);
+    ws_close(a);
+    ws_close(b);
+    char *state = late_joiner_state();
+    char want[256];
+    snprintf(want, sizeof want, "{\"items\":[\"%s\"]}", before_title);
+    cr_assert_str_eq(state, want);
+    free(state);
+}
+
+/* Whether the message is the hub's error message (in either codec). */
+static bool is_error(int op, const uint8_t *p, size_t n)
+{
+    if (op != WS_TEXT && op != WS_BINARY)
+        return false;
+    pw_msg m;
+    pw_msg_init(&m);
+    const pw_codec *c = op == WS_TEXT ? &pw_codec_json : &pw_codec_msgpack;
+    bool yes = pw_msg_decode(c, p, n, NULL, &m, NULL) == PW_OK && m.type == PW_MSG_UNKNOWN &&
+               pw_value_str_eq(&m.type_name, "error", 5);
+    pw_msg_clear(&m);
+    return yes;
+}
+
+/* Whether the server answered the attacker with an error message or closed
+ * the connection (a close frame or EOF); false if it said nothing. */
+static bool refused(int fd)
+{
+    for (int i = 0; i < 64; i++) {
+        uint8_t *p;
+        size_t n;
+        int op = ws_recv(fd, WAIT_MS, &p, &n);
+        if (op == WS_EOF)
+            return true;
+        if (op == WS_TIMEOUT)
+            return false;
+        bool answer = op == WS_CLOSE || is_error(op, p, n);
+        free(p);
+        if (answer)
+            return true;
+    }
+    return false;
+}
+
+Test(ws_wire, garbage_text_frame_gets_an_error_and_changes_nothing)
+{
+    int bad = join();
+    send_text(bad, "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":");
+    pw_msg m;
+    cr_assert(expect_type(bad, "error", &m), "no error for malformed JSON");
+    pw_msg_clear(&m);
+    ws_close(bad);
+    check_unaffected("after-garbage-text");
+}
+
+Test(ws_wire, garbage_binary_frame_gets_an_error)
+{
+    int bad = join();
+    const uint8_t junk[] = {0xc1, 0xff, 0x00, 0x93, 0xdd, 0xff, 0xff, 0xff, 0xff};
+    cr_assert_eq(ws_send_frame(bad, true, WS_BINARY, junk, sizeof junk), 0);
+    pw_msg m;
+    cr_assert(expect_type(bad, "error", &m), "no error for malformed MessagePack");
+    pw_msg_clear(&m);
+    ws_close(bad);
+    check_unaffected("after-garbage-binary");
+}
+
+Test(ws_wire, gigabyte_msgpack_length_prefix_is_refused)
+{
+    int bad = join();
+    /* a map whose first key claims a 4 GiB string */
+    const uint8_t big[] = {0x83, 0xdb, 0xff, 0xff, 0xff, 0xff, 't', 'y'};
+    cr_assert_eq(ws_send_frame(bad, true, WS_BINARY, big, sizeof big), 0);
+    cr_assert(refused(bad));
+    ws_close(bad);
+    check_unaffected("after-length-prefix");
+}
+
+Test(ws_wire, invalid_utf8_in_a_text_frame_is_refused)
+{
+    int bad = join();
+    const char msg[] = "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":"
+                       "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"\xc3\x28\"}]}";
+    cr_assert_eq(ws_send_frame(bad, true, WS_TEXT, msg, sizeof msg - 1), 0);
+    cr_assert(refused(bad));
+    ws_close(bad);
+    check_unaffected("after-bad-utf8");
+}
+
+Test(ws_wire, unknown_type_and_unknown_fields_are_ignored)
+{
+    int bad = join(), reader = join();
+    send_text(bad, "{\"type\":\"hello-from-the-future\",\"key\":\"appstate\",\"data\":[1,2]}");
+    send_text(bad, "{\"type\":\"patches\",\"key\":\"appstate\",\"extra\":{\"x\":1},\"data\":"
+                   "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"with-extra\"}]}");
+    pw_msg m;
+    cr_assert(expect_type(reader, "patches", &m), "the patch with an extra field was not relayed");
+    pw_msg_clear(&m);
+    ws_close(bad);
+    ws_close(reader);
+    char *state = late_joiner_state();
+    cr_assert_str_eq(state, "{\"items\":[\"with-extra\"]}");
+    free(state);
+}
+
+Test(ws_wire, wrong_types_and_missing_paths_change_nothing)
+{
+    int bad = join();
+    const char *msgs[] = {
+        "[1,2,3]",
+        "{\"type\":\"patches\",\"key\":7,\"data\":[]}",
+        "{\"type\":\"patches\",\"key\":\"\",\"data\":[]}",
+        "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":{}}",
+        "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"replace\",\"path\":"
+        "[\"no\",\"such\",\"path\"],\"value\":1}]}",
+        "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"add\",\"path\":"
+        "[\"items\",0],\"value\":1},{\"op\":\"explode\",\"path\":[\"items\"]}]}",
+        "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"add\",\"path\":"
+        "[\"__proto__\",\"x\"],\"value\":1}]}",
+        "{\"type\":\"patches\",\"key\":\"no-such-key\",\"data\":[]}",
+    };
+    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+        send_text(bad, msgs[i]);
+        pw_msg m;
+        cr_assert(expect_type(bad, "error", &m), "no error for %s", msgs[i]);
+        pw_msg_clear(&m);
+    }
+    ws_close(bad);
+    check_unaffected("after-wrong-types");
+}
+
+Test(ws_wire, deep_nesting_is_refused)
+{
+    int bad = join();
+    size_t depth = 100000;
+    const char *head = "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"add\","
+                       "\"path\":[\"items\",0],\"value\":";
+    size_t hl = strlen(head);
+    char *msg = malloc(hl + 2 * depth + 8);
+    cr_assert(msg);
+    memcpy(msg, head, hl);
+    memset(msg + hl, '[', depth);
+    memset(msg + hl + depth, ']', depth);
+    memcpy(msg + hl + 2 * depth, "}]}", 4);
+    cr_assert_eq(ws_send_frame(bad, true, WS_TEXT, msg, strlen(msg)), 0);
+    free(msg);
+    cr_assert(refused(bad));
+    ws_close(bad);
+    check_unaffected("after-deep-nesting");
+}
+
+Test(ws_wire, a_message_over_the_size_limit_closes_its_sender)
+{
+    int bad = join();
+    size_t n = 2u << 20; /* the server was started with --max-message-bytes 1048576 */
+    char *msg = malloc(n);
+    cr_assert(msg);
+    memset(msg, ' ', n);
+    /* sent in fragments, as a browser may */
+    cr_assert_eq(ws_send_frame(bad, false, WS_TEXT, msg, n / 2), 0);
+    ws_send_frame(bad, true, WS_CONT, msg + n / 2, n - n / 2);
+    free(msg);
+    uint8_t *p = NULL;
+    size_t len;
+    int op;
+    while ((op = ws_recv(bad, WAIT_MS, &p, &len)) == WS_TEXT)
+        free(p);
+    if (op == WS_CLOSE) {
+        cr_assert_geq(len, 2);
+        cr_expect_eq(p[0] << 8 | p[1], 1009, "close code %d", p[0] << 8 | p[1]);
+        free(p);
+    }
+    cr_assert(op == WS_CLOSE || op == WS_EOF, "the sender of an oversized message was not closed");
+    ws_close(bad);
+    check_unaffected("after-oversized");
+}
+
+Test(ws_wire, peers_that_drop_mid_frame_or_mid_handshake)
+{
+    for (int i = 0; i < 20; i++) {
+        int fd = join();
+        uint8_t head[] = {0x81, 0xfe, 0x03, 0xe8, 1, 2, 3, 4}; /* a 1000-byte text frame */
+        ws_send_raw(fd, head, sizeof head);
+        ws_send_raw(fd, "{\"type\":", 8);
+        ws_close(fd);
+    }
+    /* half a handshake */
+    for (int i = 0; i < 20; i++) {
+        int fd = ws_open(srv.port, NULL, NULL, WAIT_MS);
+        cr_assert_geq(fd, 0);
+        ws_close(fd);
+    }
+    check_unaffected("after-drops");
+}
+
+Test(ws_wire, a_peer_that_never_reads_does_not_grow_the_server)
+{
+    int stuck = ws_open(srv.port, NULL, NULL, WAIT_MS); /* never reads again */
+    cr_assert_geq(stuck, 0);
+    int writer = join(), reader = join();
+    long before = served_rss_kib(&srv);
+    /* 4,000 changes of 8 KB each: 32 MB that the stuck peer cannot take. The
+     * server's queue for it is 256 KB (--max-queue-bytes). */
+    char *msg = malloc(9000);
+    cr_assert(msg);
+    for (int i = 0; i < 4000; i++) {
+        int n = snprintf(msg, 9000,
+                         "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"replace\","
+                         "\"path\":[\"blob\"],\"value\":\"%d-%08000d\"}]}",
+                         i, 0);
+        cr_assert_eq(ws_send_frame(writer, true, WS_TEXT, msg, (size_t)n), 0);
+        pw_msg m;
+        cr_assert(expect_type(reader, "patches", &m), "reader starved at change %d", i);
+        pw_msg_clear(&m);
+    }
+    free(msg);
+    long after = served_rss_kib(&srv);
+    cr_assert(served_alive(&srv));
+    fprintf(stderr, "never-reading peer: server RSS %ld KiB before, %ld KiB after 32 MB\n", before,
+            after);
+    if (rss_is_meaningful())
+        cr_expect_lt(after - before, 16 * 1024,
+                     "server grew by %ld KiB for a peer that never reads", after - before);
+    ws_close(stuck);
+    ws_close(writer);
+    ws_close(reader);
+}
+
+Test(ws_wire, a_thousand_connects_and_disconnects_give_memory_back)
+{
+    for (int i = 0; i < 100; i++) /* warm-up: allocator pools, lws tables */
+        ws_close(join());
+    long before = served_rss_kib(&srv);
+    for (int i = 0; i < 1000; i++) {
+        int fd = join();
+        if (i % 2)
+            ws_send_frame(fd, true, WS_CLOSE, "\x03\xe8", 2);
+        ws_close(fd);
+    }
+    usleep(200000);
+    long after = served_rss_kib(&srv);
+    cr_assert(served_alive(&srv));
+    fprintf(stderr, "1,000 connections: server RSS %ld KiB before, %ld KiB after\n", before, after);
+    if (rss_is_meaningful())
+        cr_expect_lt(after - before, 2048, "RSS %ld KiB before, %ld KiB after 1,000 connections",
+                     before, after);
+    check_unaffected("after-churn");
+}

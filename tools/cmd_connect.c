@@ -1,0 +1,393 @@
+/* cmd_connect.c - `patchwire connect`: a replica on the command line.
+ *
+ * The one idea: a replica bound to a WebSocket client runs on the main
+ * thread; a second thread only reads standard input and hands complete
+ * lines over (a mutex and a wakeup), so every store and replica call stays
+ * on the thread that services the connection. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmds.h"
+#include "patchwire/buf.h"
+#include "patchwire/patch.h"
+#include "patchwire/replica.h"
+#include "patchwire/ws.h"
+
+static const char usage[] =
+    "usage: patchwire connect [options] URL\n"
+    "\n"
+    "Connects to a hub (ws:// or wss:// URL, e.g. one `patchwire serve` runs) as\n"
+    "a replica of one state and prints, one JSON line each, its FullSync and\n"
+    "every change after it:\n"
+    "  {\"type\":\"fullsync\",\"key\":K,\"seq\":N,\"data\":STATE}\n"
+    "  {\"type\":\"patches\",\"key\":K,\"seq\":N,\"origin\":\"remote\"|\"local\",\"data\":[...]}\n"
+    "Each line read on standard input is a patch list (Immer or RFC 6902) applied\n"
+    "to the state as a local edit and sent to the hub. At the end of standard\n"
+    "input it exits once the hub has accepted everything sent (so with no input\n"
+    "it prints the state and exits). Reconnects by itself if the connection\n"
+    "drops, and resyncs. SIGINT or SIGTERM stops it.\n"
+    "\n"
+    "options:\n"
+    "  --key K           the state to follow (default appstate)\n"
+    "  --msgpack         speak MessagePack (default JSON)\n"
+    "  --token T         sent as 'Authorization: Bearer T'\n"
+    "  --ca FILE         PEM file of the CAs that may sign a wss:// server\n"
+    "  --insecure        accept any wss:// server certificate\n"
+    "  --timeout S       give up (exit 1) after S seconds (default: never)\n"
+    "  --max-depth N     refuse documents nested deeper than N (default 512)\n"
+    "  --max-bytes N     refuse messages and input lines larger than N bytes\n"
+    "  -h, --help        show this help\n"
+    "\n"
+    "Exit status: 0 when everything read was accepted, 1 when an edit failed,\n"
+    "was refused or the timeout passed, 2 usage error.\n";
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* ---- standard input, read on its own thread ---- */
+
+typedef struct line {
+    struct line *next;
+    size_t len;
+    char text[];
+} line;
+
+typedef struct input {
+    pthread_mutex_t mu;
+    line *head, **tail; /* complete lines not yet taken */
+    bool eof;
+    bool too_long;      /* a line over the limit was dropped */
+    size_t max;
+    pw_ws_client *client; /* woken when something arrives */
+    char *partial;      /* the reader's own buffer */
+    size_t plen, pcap;
+} input;
+
+static void input_push(input *in, const char *p, size_t n)
+{
+    line *l = malloc(sizeof *l + n + 1);
+    if (!l)
+        return;
+    l->next = NULL;
+    l->len = n;
+    memcpy(l->text, p, n);
+    l->text[n] = '\0';
+    pthread_mutex_lock(&in->mu);
+    *in->tail = l;
+    in->tail = &l->next;
+    pthread_mutex_unlock(&in->mu);
+}
+
+/* Appends bytes to the partial line; false when it grows past the limit. */
+static bool partial_add(input *in, const char *p, size_t n)
+{
+    if (in->plen + n > in->max)
+        return false;
+    if (in->plen + n > in->pcap) {
+        size_t cap = in->pcap ? in->pcap : 4096;
+        while (cap < in->plen + n)
+            cap *= 2;
+        char *grown = realloc(in->partial, cap);
+        if (!grown)
+            return false;
+        in->partial = grown;
+        in->pcap = cap;
+    }
+    memcpy(in->partial + in->plen, p, n);
+    in->plen += n;
+    return true;
+}
+
+static void *read_input(void *arg)
+{
+    input *in = arg;
+    char buf[16384];
+    bool skipping = false; /* inside a line that went over the limit */
+    /* Cancelled (when the program stops early) only while blocked in read,
+     * never holding the mutex. */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    for (;;) {
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (char *p = buf, *end = buf + n; p < end;) {
+            char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t len = (size_t)((nl ? nl : end) - p);
+            if (!skipping && !partial_add(in, p, len)) {
+                skipping = true;
+                pthread_mutex_lock(&in->mu);
+                in->too_long = true;
+                pthread_mutex_unlock(&in->mu);
+            }
+            if (nl) {
+                if (!skipping && in->plen)
+                    input_push(in, in->partial, in->plen);
+                in->plen = 0;
+                skipping = false;
+            }
+            p += len + (nl != NULL);
+        }
+        pw_ws_client_wake(in->client);
+    }
+    if (!skipping && in->plen)
+        input_push(in, in->partial, in->plen);
+    pthread_mutex_lock(&in->mu);
+    in->eof = true;
+    pthread_mutex_unlock(&in->mu);
+    pw_ws_client_wake(in->client);
+    return NULL;
+}
+
+/* ---- the replica side, on the main thread ---- */
+
+typedef struct session {
+    cli *c;
+    const char *key;
+    size_t key_len;
+    pw_replica *replica;
+    bool synced;
+    int status;
+} session;
+
+/* One JSON line per change of the key. */
+static void print_change(const pw_change *ch, void *userdata)
+{
+    session *s = userdata;
+    pw_value msg = pw_null(), v = pw_null();
+    pw_err rc = pw_object_new(&msg, 5);
+    const char *type = ch->origin == PW_ORIGIN_FULLSYNC ? "fullsync" : "patches";
+    if (rc == PW_OK && (rc = pw_string_cstr(&v, type)) == PW_OK)
+        rc = pw_object_set_str(&msg, "type", 4, v, NULL);
+    if (rc == PW_OK && (rc = pw_string_new(&v, ch->key, ch->key_len)) == PW_OK)
+        rc = pw_object_set_str(&msg, "key", 3, v, NULL);
+    if (rc == PW_OK)
+        rc = pw_object_set_str(&msg, "seq", 3, pw_int((int64_t)ch->version), NULL);
+    if (rc == PW_OK && ch->origin != PW_ORIGIN_FULLSYNC) {
+        if ((rc = pw_string_cstr(&v, ch->origin == PW_ORIGIN_LOCAL ? "local" : "remote")) == PW_OK)
+            rc = pw_object_set_str(&msg, "origin", 6, v, NULL);
+        if (rc == PW_OK && (rc = pw_patches_to_value(ch->patches, &v)) == PW_OK)
+            rc = pw_object_set_str(&msg, "data", 4, v, NULL);
+    } else if (rc == PW_OK) {
+        rc = pw_object_set_str(&msg, "data", 4, pw_value_retain(*ch->doc), NULL);
+    }
+    pw_buf out;
+    pw_buf_init(&out);
+    if (rc == PW_OK)
+        rc = pw_codec_json.encode(&msg, &out, NULL);
+    if (rc == PW_OK) {
+        fwrite(out.data, 1, out.len, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    } else {
+        s->status = cli_fail(s->c, "cannot print a change: %s", pw_strerror(rc));
+    }
+    pw_buf_free(&out);
+    pw_value_release(&msg);
+    if (ch->origin == PW_ORIGIN_FULLSYNC)
+        s->synced = true;
+}
+
+static void on_hub_error(const char *key, size_t key_len, const char *message, void *userdata)
+{
+    session *s = userdata;
+    s->status = cli_fail(s->c, "hub refused %.*s: %s", key ? (int)key_len : 0, key ? key : "",
+                         message);
+}
+
+/* Applies one input line as a local edit of the key. */
+static void apply_line(session *s, const line *l)
+{
+    pw_value list;
+    pw_error err;
+    if (pw_codec_json.decode((const uint8_t *)l->text, l->len, &s->c->lim, &list, &err) != PW_OK) {
+        s->status = cli_fail(s->c, "input: byte %zu: %s", err.offset, err.msg);
+        return;
+    }
+    pw_patches p;
+    pw_patches_init(&p, PW_DIALECT_IMMER);
+    if (pw_patches_from_value(&list, &p, &err) != PW_OK ||
+        pw_store_apply(pw_replica_store(s->replica), s->key, s->key_len, &p, &err) != PW_OK)
+        s->status = cli_fail(s->c, "input: %s", err.msg);
+    pw_patches_clear(&p);
+    pw_value_release(&list);
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Services until stdin has ended and everything is accepted, a signal or
+ * the deadline. */
+static void run(session *s, pw_ws_client *client, input *in, double timeout)
+{
+    double deadline = timeout > 0 ? now_seconds() + timeout : 0;
+    for (;;) {
+        if (stop_signal)
+            return;
+        if (deadline && now_seconds() >= deadline) {
+            s->status = cli_fail(s->c, "timed out");
+            return;
+        }
+        pw_ws_client_service(client, 100);
+        if (!s->synced)
+            continue; /* lines wait for the state they edit */
+        pthread_mutex_lock(&in->mu);
+        line *batch = in->head;
+        in->head = NULL;
+        in->tail = &in->head;
+        bool eof = in->eof, too_long = in->too_long;
+        in->too_long = false;
+        pthread_mutex_unlock(&in->mu);
+        if (too_long)
+            s->status = cli_fail(s->c, "input: a line is longer than %zu bytes", in->max);
+        for (line *l = batch, *next; l; l = next) {
+            next = l->next;
+            apply_line(s, l);
+            free(l);
+        }
+        if (eof && !batch && pw_replica_idle(s->replica, s->key, s->key_len, NULL))
+            return;
+    }
+}
+
+static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, session *s,
+                      double *timeout)
+{
+    int status = CLI_OK;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        int r;
+        if (a[0] != '-') {
+            if (co->url)
+                return cli_usage_error(c, "unexpected argument '%s'", a);
+            co->url = a;
+        } else if (strcmp(a, "--msgpack") == 0) {
+            co->codec = &pw_codec_msgpack;
+        } else if (strcmp(a, "--insecure") == 0) {
+            co->tls_insecure = true;
+        } else if ((r = cli_option_value(c, "--key", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0)
+                return status;
+            if (!v[0])
+                return cli_usage_error(c, "--key cannot be empty");
+            s->key = v;
+        } else if ((r = cli_option_value(c, "--token", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0)
+                return status;
+            co->token = v;
+        } else if ((r = cli_option_value(c, "--ca", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0)
+                return status;
+            co->tls_ca = v;
+        } else if ((r = cli_option_value(c, "--timeout", argc, argv, &i, &v, &status)) != 0) {
+            char *end;
+            if (r < 0)
+                return status;
+            *timeout = strtod(v, &end);
+            if (end == v || *end || !(*timeout > 0))
+                return cli_usage_error(c, "--timeout needs a positive number of seconds");
+        } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
+            if (r < 0)
+                return status;
+        } else {
+            return cli_usage_error(c, "unknown option '%s'", a);
+        }
+    }
+    if (!co->url)
+        return cli_usage_error(c, "needs the hub's URL");
+    return CLI_OK;
+}
+
+int cmd_connect(int argc, char **argv)
+{
+    cli c;
+    cli_init(&c, "connect", usage);
+    session s = {.c = &c, .key = "appstate", .status = CLI_OK};
+    pw_ws_client_options co;
+    pw_ws_client_options_init(&co);
+    double timeout = 0;
+    int status = parse_args(&c, argc, argv, &co, &s, &timeout);
+    if (status != CLI_OK)
+        return status;
+    s.key_len = strlen(s.key);
+    co.max_message_bytes = c.lim.max_input_bytes;
+
+    pw_error err;
+    pw_ws_client *client = pw_ws_client_new(&co, &err);
+    if (!client)
+        return cli_fail(&c, "%s: %s", co.url, err.msg);
+
+    pw_replica_options ro;
+    pw_replica_options_init(&ro);
+    ro.codec = co.codec;
+    ro.send = pw_ws_replica_send;
+    ro.send_userdata = client;
+    ro.on_error = on_hub_error;
+    ro.on_error_userdata = &s;
+    ro.limits = c.lim;
+    ro.store.max_history = 0;
+    s.replica = pw_replica_new(&ro);
+    if (!s.replica || !pw_store_subscribe(pw_replica_store(s.replica), s.key, s.key_len, NULL,
+                                          print_change, &s)) {
+        pw_replica_free(s.replica);
+        pw_ws_client_free(client);
+        return cli_fail(&c, "out of memory");
+    }
+    pw_ws_client_bind_replica(client, s.replica);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    input in = {.max = c.lim.max_input_bytes, .client = client};
+    in.tail = &in.head;
+    pthread_mutex_init(&in.mu, NULL);
+    pthread_t reader;
+    bool reading = pthread_create(&reader, NULL, read_input, &in) == 0;
+    if (!reading)
+        s.status = cli_fail(&c, "cannot start the input thread");
+    else
+        run(&s, client, &in, timeout);
+
+    pw_ws_client_close(client);
+    for (int i = 0; i < 50 && pw_ws_client_connected(client); i++)
+        pw_ws_client_service(client, 20);
+    if (reading) {
+        pthread_cancel(reader); /* blocked in read() when stopped early */
+        pthread_join(reader, NULL);
+    }
+    for (line *l = in.head, *next; l; l = next) {
+        next = l->next;
+        free(l);
+    }
+    free(in.partial);
+    pthread_mutex_destroy(&in.mu);
+    pw_replica_stats st;
+    pw_replica_stats_get(s.replica, &st);
+    if (st.dropped && s.status == CLI_OK)
+        s.status = cli_fail(&c, "%llu local change(s) were not accepted by the hub",
+                            (unsigned long long)st.dropped);
+    pw_ws_client_free(client);
+    pw_replica_free(s.replica);
+    return s.status;
+}

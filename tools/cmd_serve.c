@@ -1,0 +1,317 @@
+/* cmd_serve.c - `patchwire serve`: a hub on a WebSocket port.
+ *
+ * The one idea: the program is the hub and the WebSocket server on one
+ * thread, serviced in a loop that a signal ends; everything else is turning
+ * options into pw_hub_options and pw_ws_server_options. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "access.h"
+#include "cli.h"
+#include "cmds.h"
+#include "patchwire/hub.h"
+#include "patchwire/ws.h"
+
+static const char usage[] =
+    "usage: patchwire serve [options]\n"
+    "\n"
+    "Runs a hub: keeps each state (key) authoritative, sends every WebSocket\n"
+    "peer a FullSync of the keys it may read, applies the patches peers send and\n"
+    "relays them to the others, in JSON (text frames) or MessagePack (binary\n"
+    "frames). Visly State clients connect unchanged. Serves the files of a\n"
+    "directory on the same port. Stops cleanly on SIGINT or SIGTERM.\n"
+    "\n"
+    "With no --state it serves the demo state appstate = {\"items\":[]} and,\n"
+    "with no --static, the web example of the source tree.\n"
+    "\n"
+    "options:\n"
+    "  --ws [HOST:]PORT        listen there (default 127.0.0.1:8080; port 0 picks one)\n"
+    "  --static DIR            serve the files in DIR over HTTP\n"
+    "  --no-static             serve no files\n"
+    "  --state KEY=FILE        a state and its initial document (JSON or MessagePack\n"
+    "                          file); repeatable\n"
+    "  --token-file FILE       who may do what: lines 'TOKEN rw|r [KEY...]' (no key:\n"
+    "                          every key; TOKEN * matches any peer); a peer gives its\n"
+    "                          token as ?token=T in the URL or 'Authorization: Bearer T'.\n"
+    "                          Without this option every peer may read and write.\n"
+    "  --tls-cert FILE         PEM certificate: serve wss:// and https://\n"
+    "  --tls-key FILE          PEM private key of the certificate\n"
+    "  --max-message-bytes N   refuse messages larger than N bytes (default 64 MiB)\n"
+    "  --max-queue-bytes N     bytes queued for a slow peer before it is resynced\n"
+    "                          (default 8 MiB)\n"
+    "  --max-depth N           refuse documents nested deeper than N (default 512)\n"
+    "  --quiet                 log errors only\n"
+    "  --verbose               log more (libwebsockets' own notices too)\n"
+    "  -h, --help              show this help\n"
+    "\n"
+    "Prints 'patchwire serve: URL' on stdout once listening; logs one line per\n"
+    "connect, disconnect and rejected message on stderr.\n";
+
+#ifndef PW_WEB_DIR
+#define PW_WEB_DIR ""
+#endif
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+typedef struct serve_opts {
+    const char *host_port, *static_dir, *token_file, *tls_cert, *tls_key;
+    bool no_static;
+    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+    size_t max_message_bytes, max_queue_bytes;
+    uint32_t max_depth;
+    const char *states[64];
+    int nstates;
+} serve_opts;
+
+static void log_line(pw_ws_log_level level, const char *line, void *userdata)
+{
+    const serve_opts *o = userdata;
+    if ((level == PW_WS_LOG_INFO && o->verbosity < 1) ||
+        (level == PW_WS_LOG_DEBUG && o->verbosity < 2))
+        return;
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", gmtime_r(&now, &tm));
+    fprintf(stderr, "%s patchwire serve: %s\n", when, line);
+}
+
+static int parse_size(cli *c, const char *name, const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v == 0 || v > SIZE_MAX / 2)
+        return cli_usage_error(c, "%s needs a positive number, not '%s'", name, s);
+    *out = (size_t)v;
+    return CLI_OK;
+}
+
+/* "[HOST:]PORT" into host (static storage) and port. */
+static int parse_listen(cli *c, const char *s, char *host, size_t host_cap, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    const char *p = colon ? colon + 1 : s;
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (errno || end == p || *end || v < 0 || v > 65535)
+        return cli_usage_error(c, "--ws needs [HOST:]PORT, not '%s'", s);
+    *port = (int)v;
+    if (colon) {
+        size_t n = (size_t)(colon - s);
+        if (n >= 2 && s[0] == '[' && s[n - 1] == ']') { /* [::1]:8080 */
+            s++;
+            n -= 2;
+        }
+        if (n == 0 || n >= host_cap)
+            return cli_usage_error(c, "--ws: bad host in '%s'", s);
+        memcpy(host, s, n);
+        host[n] = '\0';
+    } else {
+        snprintf(host, host_cap, "127.0.0.1");
+    }
+    return CLI_OK;
+}
+
+static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
+{
+    int status = CLI_OK;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        int r;
+        if (a[0] != '-')
+            return cli_usage_error(c, "unexpected argument '%s'", a);
+        if (strcmp(a, "--quiet") == 0) {
+            o->verbosity = 0;
+        } else if (strcmp(a, "--verbose") == 0) {
+            o->verbosity = 2;
+        } else if (strcmp(a, "--no-static") == 0) {
+            o->no_static = true;
+        } else if ((r = cli_option_value(c, "--ws", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0)
+                return status;
+            o->host_port = v;
+        } else if ((r = cli_option_value(c, "--static", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0)
+                return status;
+            o->static_dir = v;
+        } else if ((r = cli_option_value(c, "--state", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0)
+                return status;
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v || !eq[1])
+                return cli_usage_error(c, "--state needs KEY=FILE, not '%s'", v);
+            if (o->nstates == (int)(sizeof o->states / sizeof o->states[0]))
+                return cli_usage_error(c, "too many --state options");
+            o->states[o->nstates++] = v;
+        } else if ((r = cli_option_value(c, "--token-file", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0)
+                return status;
+            o->token_file = v;
+        } else if ((r = cli_option_value(c, "--tls-cert", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0)
+                return status;
+            o->tls_cert = v;
+        } else if ((r = cli_option_value(c, "--tls-key", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0)
+                return status;
+            o->tls_key = v;
+        } else if ((r = cli_option_value(c, "--max-message-bytes", argc, argv, &i, &v,
+                                          &status)) != 0) {
+            if (r < 0 || (status = parse_size(c, "--max-message-bytes", v,
+                                              &o->max_message_bytes)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--max-queue-bytes", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-queue-bytes", v, &o->max_queue_bytes)) != CLI_OK)
+                return status;
+        } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
+            if (r < 0)
+                return status;
+        } else {
+            return cli_usage_error(c, "unknown option '%s'", a);
+        }
+    }
+    if (!o->tls_cert != !o->tls_key)
+        return cli_usage_error(c, "--tls-cert and --tls-key go together");
+    if (o->static_dir && o->no_static)
+        return cli_usage_error(c, "--static and --no-static exclude each other");
+    return CLI_OK;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return path && path[0] && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int load_states(cli *c, const serve_opts *o, pw_hub *hub)
+{
+    if (o->nstates == 0) {
+        pw_value doc, items;
+        if (pw_object_new(&doc, 1) != PW_OK || pw_array_new(&items, 0) != PW_OK ||
+            pw_object_set_str(&doc, "items", 5, items, NULL) != PW_OK ||
+            pw_hub_set_state(hub, "appstate", 8, doc) != PW_OK)
+            return cli_fail(c, "out of memory");
+        return CLI_OK;
+    }
+    for (int i = 0; i < o->nstates; i++) {
+        const char *spec = o->states[i], *eq = strchr(spec, '=');
+        pw_value doc;
+        int status = cli_read_value(c, eq + 1, eq + 1, NULL, &doc);
+        if (status != CLI_OK)
+            return status;
+        pw_err rc = pw_hub_set_state(hub, spec, (size_t)(eq - spec), doc);
+        if (rc != PW_OK)
+            return cli_fail(c, "state %.*s: %s", (int)(eq - spec), spec, pw_strerror(rc));
+    }
+    return CLI_OK;
+}
+
+/* Services until a signal, then closes every connection cleanly (bounded). */
+static void run(pw_ws_server *s)
+{
+    while (!stop_signal)
+        pw_ws_server_service(s, 250);
+    pw_ws_server_shutdown(s);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int n = 0; n < 200 && pw_ws_server_connections(s) > 0; n++) {
+        pw_ws_server_service(s, 10);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec >= 2)
+            break;
+    }
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    cli c;
+    cli_init(&c, "serve", usage);
+    serve_opts o = {.verbosity = 1};
+    int status = parse_args(&c, argc, argv, &o);
+    if (status != CLI_OK)
+        return status;
+
+    char host[256];
+    int port = 8080;
+    snprintf(host, sizeof host, "127.0.0.1");
+    if (o.host_port && (status = parse_listen(&c, o.host_port, host, sizeof host, &port)) != CLI_OK)
+        return status;
+
+    pw_hub_options ho;
+    pw_hub_options_init(&ho);
+    ho.limits = c.lim;
+    if (o.max_message_bytes)
+        ho.limits.max_input_bytes = o.max_message_bytes;
+    if (o.max_queue_bytes)
+        ho.max_queue_bytes = o.max_queue_bytes;
+
+    access_table *acl = NULL;
+    if (o.token_file) {
+        char why[256];
+        acl = access_table_load(o.token_file, why, sizeof why);
+        if (!acl)
+            return cli_fail(&c, "%s: %s", o.token_file, why);
+        ho.access = access_table_check;
+        ho.access_userdata = acl;
+    }
+
+    pw_hub *hub = pw_hub_new(&ho);
+    if (!hub) {
+        access_table_free(acl);
+        return cli_fail(&c, "out of memory");
+    }
+    status = load_states(&c, &o, hub);
+
+    pw_ws_server *server = NULL;
+    if (status == CLI_OK) {
+        pw_ws_server_options so;
+        pw_ws_server_options_init(&so);
+        so.host = host;
+        so.port = port;
+        so.static_dir = o.static_dir;
+        if (!o.static_dir && !o.no_static && is_dir(PW_WEB_DIR))
+            so.static_dir = PW_WEB_DIR;
+        so.tls_cert = o.tls_cert;
+        so.tls_key = o.tls_key;
+        so.max_message_bytes = ho.limits.max_input_bytes;
+        so.log = log_line;
+        so.log_userdata = &o;
+        pw_error err;
+        server = pw_ws_server_new(hub, &so, &err);
+        if (!server)
+            status = cli_fail(&c, "cannot listen on %s:%d: %s", host, port, err.msg);
+    }
+    if (status == CLI_OK) {
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        bool v6 = strchr(host, ':') != NULL;
+        printf("patchwire serve: %s://%s%s%s:%d/\n", o.tls_cert ? "https" : "http", v6 ? "[" : "",
+               host, v6 ? "]" : "", pw_ws_server_port(server));
+        fflush(stdout);
+        run(server);
+        log_line(PW_WS_LOG_INFO, stop_signal == SIGINT ? "interrupted, stopped" : "stopped", &o);
+    }
+    if (server)
+        pw_ws_server_free(server);
+    pw_hub_free(hub);
+    access_table_free(acl);
+    return status;
+}
