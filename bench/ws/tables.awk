@@ -11,10 +11,12 @@ function si(x) {
     if (x >= 1e3) return sprintf("%.3g k", x / 1e3)
     return sprintf("%.3g", x)
 }
+# numbers compare as numbers, the rest as text
+function num(s) { return s ~ /^-?[0-9]+(\.[0-9]+)?$/ ? s + 0 : s }
 function ms(us) { return sprintf("%.2f", us / 1000) }
 function key(label, mode, codec, readers, it) { return label "|" mode "|" codec "|" readers "|" it }
 function has(k) { return (k SUBSEP "status") in v }
-function get(k, f) { return v[k, f] }
+function get(k, f) { return ((k, f) in v) ? v[k, f] : "" }
 function ok(k) { return get(k, "status") == "ok" }
 # server CPU time per delivered message, in µs: independent of how fast the generator reads
 function us_per_msg(k) {
@@ -24,6 +26,7 @@ function us_per_msg(k) {
 function flags(k,    s) {
     s = ""
     if (get(k, "gen_cpu_pct") + 0 >= 90) s = s " (gen-bound)"
+    if (get(k, "writer_fullsyncs") + 0 > 0) s = s " (writer resynced)"
     if (get(k, "missed") + get(k, "bad") + get(k, "extra_fullsyncs") + get(k, "errors") + get(k, "undrained") > 0)
         s = s " (see checks)"
     return s
@@ -32,6 +35,15 @@ function cell_tp(k) {
     if (!has(k)) return "not run"
     if (!ok(k)) return "failed: " get(k, "reason")
     return si(get(k, "delivered_per_s")) "/s, " sprintf("%.0f", get(k, "server_cpu_pct")) "% CPU, " us_per_msg(k) " µs/msg" flags(k)
+}
+function cell_in(k, base) {
+    if (!has(k)) return "not run"
+    if (!ok(k)) return "failed: " get(k, "reason")
+    return si(get(k, "sent_per_s")) "/s, " sprintf("%.0f", get(k, "server_cpu_pct")) "% CPU" flags(k)
+}
+function flat(k, base) {
+    if (!ok(k) || !ok(base) || get(base, "sent_per_s") <= 0) return ""
+    return "flat: " (get(k, "sent_per_s") >= 0.8 * get(base, "sent_per_s") ? "**met**" : "**missed**") sprintf(" (%.2fx 10 items)", get(k, "sent_per_s") / get(base, "sent_per_s"))
 }
 function saturated(k) {
     return get(k, "delivered_per_s") < 0.95 * get(k, "rate") * get(k, "readers") || get(k, "undrained") > 0
@@ -48,7 +60,7 @@ function cell_lat(k,    s) {
     delete f
     for (i = 1; i <= NF; i++) {
         eq = index($i, "=")
-        if (eq) f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+        if (eq) f[substr($i, 1, eq - 1)] = num(substr($i, eq + 1))
     }
     k = key(f["label"], f["mode"], f["codec"], f["readers"], f["items"])
     if (f["mode"] == "idle") k = key(f["label"], "idle", "", "", "")
@@ -62,8 +74,8 @@ END {
     print ""
     print "One writer, " window " messages in flight at most (until every reader has one), state of " items " items. Each cell: delivered messages/s, the server's CPU over the interval (100% = one core), and server CPU time per delivered message. *gen-bound*: the load generator used over 90% of a core, so the figure is a floor for the server."
     print ""
-    print "| Readers | Codec | Node hub | patchwire serve | patchwire / Node (delivered) | Generator CPU (Node / patchwire run) | Target |"
-    print "|--:|---|---|---|--:|---|---|"
+    print "| Readers | Codec | Node hub | patchwire serve | patchwire / Node, delivered | Node / patchwire, server CPU per message | Generator CPU (Node / patchwire run) | Target |"
+    print "|--:|---|---|---|--:|--:|---|---|"
     split("json msgpack", codecs, " ")
     for (c = 1; c <= 2; c++) {
         codec = codecs[c]
@@ -74,6 +86,9 @@ END {
             ratio = "-"
             if (ok(kn) && ok(kp) && get(kn, "delivered_per_s") > 0)
                 ratio = sprintf("%.1fx", get(kp, "delivered_per_s") / get(kn, "delivered_per_s")) (codec == "msgpack" ? " (vs Node JSON)" : "")
+            eff = "-"
+            if (ok(kn) && ok(kp) && us_per_msg(kn) != "-" && us_per_msg(kp) != "-" && us_per_msg(kp) > 0)
+                eff = sprintf("%.1fx", us_per_msg(kn) / us_per_msg(kp))
             gen = (ok(kn) && codec == "json" ? sprintf("%.0f%%", get(kn, "gen_cpu_pct")) : "-") " / " (ok(kp) ? sprintf("%.0f%%", get(kp, "gen_cpu_pct")) : "-")
             target = ""
             if (r == 1000 && codec == "json") {
@@ -81,7 +96,7 @@ END {
                 if (ratio == "-") target = target "not measured"
                 else target = target ((get(kp, "delivered_per_s") >= 10 * get(kn, "delivered_per_s")) ? "**met**" : "**missed**")
             }
-            print "| " r " | " (codec == "json" ? "JSON" : "MessagePack") " | " node " | " (have_pw ? cell_tp(kp) : "not available") " | " ratio " | " gen " | " target " |"
+            print "| " r " | " (codec == "json" ? "JSON" : "MessagePack") " | " node " | " (have_pw ? cell_tp(kp) : "not available") " | " ratio " | " eff " | " gen " | " target " |"
         }
     }
 
@@ -100,7 +115,7 @@ END {
             node = codec == "json" ? cell_lat(kn) : "n/a (JSON only)"
             ratio = "-"
             if (ok(kn) && ok(kp) && get(kn, "p99_us") > 0)
-                ratio = sprintf("%.2f", get(kp, "p99_us") / get(kn, "p99_us")) (codec == "msgpack" ? " (vs Node JSON)" : "")
+                ratio = sprintf("%.3g", get(kp, "p99_us") / get(kn, "p99_us")) (codec == "msgpack" ? " (vs Node JSON)" : "")
             target = ""
             if (r == 100 && codec == "json") {
                 target = "p99 ≤ 1/5 of Node's: "
@@ -133,23 +148,20 @@ END {
     print ""
     print "## Throughput as the state grows"
     print ""
-    print "One writer, 2 readers, JSON, " window " messages in flight at most; the state is a todo list of N items and the writer replaces items[i].done, i cycling over all of them. Incoming messages/s = the writer's changes the server applied and relayed to both readers. *Flat* = at least 0.8x the 10-item figure (the runs are noisy)."
+    print "One writer, 2 readers, JSON, " window " messages in flight at most; the state is a todo list of N items and the writer replaces items[i].done, i cycling over all of them. Incoming messages/s = the writer's changes the server applied and relayed to both readers. *Flat* = at least 0.8x the 10-item figure (the runs are noisy). The writer is a plain (Visly State) peer; the last column is the same run with a writer that sends `base` and reads acks, as a patchwire replica does. *writer resynced*: the hub sent the plain writer FullSyncs of the whole state (count and bytes in the raw results)."
     print ""
-    print "| Items | Node hub incoming msg/s | patchwire serve incoming msg/s | patchwire / Node | Target |"
-    print "|--:|---|---|--:|---|"
+    print "| Items | Node hub incoming msg/s | patchwire serve incoming msg/s | patchwire / Node | Target | patchwire serve, writer with base |"
+    print "|--:|---|---|--:|---|---|"
     split("10 1000 20000 100000", sizes, " ")
     base = key("patchwire", "throughput", "json", 2, 10)
+    baseb = key("patchwire-base", "throughput", "json", 2, 10)
     for (s = 1; s <= 4; s++) {
         n = sizes[s]
         kn = key("node", "throughput", "json", 2, n)
         kp = key("patchwire", "throughput", "json", 2, n)
-        cn = !has(kn) ? "not run" : !ok(kn) ? "failed: " get(kn, "reason") : si(get(kn, "sent_per_s")) "/s, " sprintf("%.0f", get(kn, "server_cpu_pct")) "% CPU" flags(kn)
-        cp = !has(kp) ? "not run" : !ok(kp) ? "failed: " get(kp, "reason") : si(get(kp, "sent_per_s")) "/s, " sprintf("%.0f", get(kp, "server_cpu_pct")) "% CPU" flags(kp)
+        kb = key("patchwire-base", "throughput", "json", 2, n)
         ratio = ok(kn) && ok(kp) && get(kn, "sent_per_s") > 0 ? sprintf("%.1fx", get(kp, "sent_per_s") / get(kn, "sent_per_s")) : "-"
-        target = ""
-        if (ok(kp) && ok(base) && n != 10)
-            target = "flat: " (get(kp, "sent_per_s") >= 0.8 * get(base, "sent_per_s") ? "**met**" : "**missed**") sprintf(" (%.2fx 10 items)", get(kp, "sent_per_s") / get(base, "sent_per_s"))
-        print "| " n " | " cn " | " cp " | " ratio " | " target " |"
+        print "| " n " | " cell_in(kn, "") " | " cell_in(kp, base) " | " ratio " | " (n == 10 ? "" : flat(kp, base)) " | " cell_in(kb, baseb) (n == 10 ? "" : "; " flat(kb, baseb)) " |"
     }
 
     print ""
@@ -159,12 +171,16 @@ END {
     for (i = 1; i <= nlines; i++) {
         delete f
         nf = split(lines[i], parts, " ")
-        for (j = 1; j <= nf; j++) { eq = index(parts[j], "="); if (eq) f[substr(parts[j], 1, eq - 1)] = substr(parts[j], eq + 1) }
+        for (j = 1; j <= nf; j++) { eq = index(parts[j], "="); if (eq) f[substr(parts[j], 1, eq - 1)] = num(substr(parts[j], eq + 1)) }
         what = f["label"] " " f["mode"] " " f["codec"] (f["readers"] != "" ? " " f["readers"] " readers" : "") (f["items"] != "" ? ", " f["items"] " items" : "")
         if (f["status"] != "ok") { print "- " what ": **failed** (" f["reason"] ")"; bad++; continue }
+        if (f["writer_fullsyncs"] > 0) {
+            print "- " what ": the hub sent the plain writer " f["writer_fullsyncs"] " FullSyncs (" sprintf("%.1f MB", f["writer_fullsync_bytes"] / 1e6) ") for " sprintf("%.0f", f["sent_per_s"] * f["duration_s"]) " messages measured (resyncs of a plain peer, proto/SPEC.md 1.2)"
+            bad++
+        }
         n = f["missed"] + f["bad"] + f["extra_fullsyncs"] + f["errors"] + f["undrained"]
         if (n > 0) {
-            print "- " what ": missed " f["missed"] ", unexpected " f["bad"] ", extra FullSyncs " f["extra_fullsyncs"] ", errors " f["errors"] ", still in flight after 3 s " f["undrained"]
+            print "- " what ": missed " f["missed"] ", unexpected " f["bad"] ", extra FullSyncs " f["extra_fullsyncs"] ", errors " f["errors"] ", still in flight after 10 s " f["undrained"]
             bad++
         }
     }
