@@ -72,10 +72,10 @@ function cell_lat(k,    s) {
 END {
     print "## Fan-out: delivered messages per second at saturation"
     print ""
-    print "One writer, " window " messages in flight at most (until every reader has one), state of " items " items. Each cell: delivered messages/s, the server's CPU over the interval (100% = one core), and server CPU time per delivered message. *gen-bound*: the load generator used over 90% of a core, so the figure is a floor for the server."
+    print "One writer, " window " messages in flight at most (until every reader has one), state of " items " items. Each cell: delivered messages/s, the server's CPU over the interval (100% = one core), and server CPU time per delivered message. *gen-bound*: the load generator used over 90% of a core, so the figure is a floor for the server. *writer resynced*: the hub sent the plain (Visly State) writer FullSyncs (see Checks); the last column is the same run with a writer that sends `base` and reads acks, as a patchwire replica does."
     print ""
-    print "| Readers | Codec | Node hub | patchwire serve | patchwire / Node, delivered | Node / patchwire, server CPU per message | Generator CPU (Node / patchwire run) | Target |"
-    print "|--:|---|---|---|--:|--:|---|---|"
+    print "| Readers | Codec | Node hub | patchwire serve | patchwire / Node, delivered | Node / patchwire, server CPU per message | Generator CPU (Node / patchwire run) | Target | patchwire serve, writer with base |"
+    print "|--:|---|---|---|--:|--:|---|---|---|"
     split("json msgpack", codecs, " ")
     for (c = 1; c <= 2; c++) {
         codec = codecs[c]
@@ -96,7 +96,7 @@ END {
                 if (ratio == "-") target = target "not measured"
                 else target = target ((get(kp, "delivered_per_s") >= 10 * get(kn, "delivered_per_s")) ? "**met**" : "**missed**")
             }
-            print "| " r " | " (codec == "json" ? "JSON" : "MessagePack") " | " node " | " (have_pw ? cell_tp(kp) : "not available") " | " ratio " | " eff " | " gen " | " target " |"
+            print "| " r " | " (codec == "json" ? "JSON" : "MessagePack") " | " node " | " (have_pw ? cell_tp(kp) : "not available") " | " ratio " | " eff " | " gen " | " target " | " cell_tp(key("patchwire-base", "throughput", codec, r, items)) " |"
         }
     }
 

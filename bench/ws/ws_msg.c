@@ -304,28 +304,86 @@ static bool mp_patch(const msgpack_object *data, ws_patch *patch)
 }
 
 /* The head of a long message: a map whose first entry is "type": T. */
-static ws_kind mp_head(const uint8_t *p, size_t n)
+/* A fixstr / str8 at p[*i], skipped; its bytes in *s, *len. */
+static bool mp_str(const uint8_t *p, size_t n, size_t *i, const uint8_t **s, size_t *len)
 {
-    size_t i = 0;
+    size_t at = *i, hdr;
+    if (at >= n)
+        return false;
+    if ((p[at] & 0xe0) == 0xa0) {
+        *len = p[at] & 0x1f;
+        hdr = 1;
+    } else if (p[at] == 0xd9 && at + 1 < n) {
+        *len = p[at + 1];
+        hdr = 2;
+    } else {
+        return false;
+    }
+    if (at + hdr + *len > n)
+        return false;
+    *s = p + at + hdr;
+    *i = at + hdr + *len;
+    return true;
+}
+
+/* A non-negative integer at p[*i], skipped. */
+static bool mp_uint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+    size_t at = *i, len;
+    if (at >= n)
+        return false;
+    if (p[at] < 0x80) {
+        *v = p[at];
+        *i = at + 1;
+        return true;
+    }
+    if (p[at] < 0xcc || p[at] > 0xcf)
+        return false;
+    len = (size_t)1 << (p[at] - 0xcc);
+    if (at + 1 + len > n)
+        return false;
+    *v = 0;
+    for (size_t k = 0; k < len; k++)
+        *v = *v << 8 | p[at + 1 + k];
+    *i = at + 1 + len;
+    return true;
+}
+
+/* The head of a long message: a map whose first entry is "type": T, then
+ * (as patchwire writes them) string or integer fields up to "data". */
+static ws_kind mp_head(const uint8_t *p, size_t n, ws_patch *patch)
+{
+    size_t i = 0, entries;
     if (n < 1)
         return WS_BAD;
-    if ((p[0] & 0xf0) == 0x80)
+    if ((p[0] & 0xf0) == 0x80) {
+        entries = p[0] & 0x0f;
         i = 1;
-    else if (p[0] == 0xde)
+    } else if (p[0] == 0xde && n >= 3) {
+        entries = (size_t)p[1] << 8 | p[2];
         i = 3;
-    else if (p[0] == 0xdf)
-        i = 5;
-    else
+    } else {
         return WS_BAD;
-    static const uint8_t type[] = {0xa4, 't', 'y', 'p', 'e'};
-    static const uint8_t fullsync[] = {0xa8, 'f', 'u', 'l', 'l', 's', 'y', 'n', 'c'};
-    static const uint8_t error[] = {0xa5, 'e', 'r', 'r', 'o', 'r'};
-    if (n < i + sizeof type || memcmp(p + i, type, sizeof type) != 0)
+    }
+    const uint8_t *k, *type = NULL;
+    size_t kn, type_n = 0;
+    if (entries == 0 || !mp_str(p, n, &i, &k, &kn) || !str_is(k, kn, "type") ||
+        !mp_str(p, n, &i, &type, &type_n))
         return WS_BAD;
-    i += sizeof type;
-    if (n >= i + sizeof fullsync && memcmp(p + i, fullsync, sizeof fullsync) == 0)
+    for (size_t e = 1; e < entries && mp_str(p, n, &i, &k, &kn) && !str_is(k, kn, "data"); e++) {
+        const uint8_t *s;
+        size_t sn;
+        uint64_t v;
+        if (str_is(k, kn, "seq") && mp_uint(p, n, &i, &v)) {
+            patch->has_seq = true;
+            patch->seq = v;
+        } else if (!mp_str(p, n, &i, &s, &sn) && !mp_uint(p, n, &i, &v)) {
+            break;
+        }
+    }
+    if (str_is(type, type_n, "fullsync"))
         return WS_FULLSYNC;
-    if (n >= i + sizeof error && memcmp(p + i, error, sizeof error) == 0)
+    if (str_is(type, type_n, "error"))
         return WS_ERROR;
     return WS_BAD;
 }
@@ -343,7 +401,7 @@ ws_kind ws_msg_read_msgpack(const uint8_t *p, size_t n, bool complete, ws_patch 
 {
     patch->has_seq = false;
     if (!complete)
-        return mp_head(p, n);
+        return mp_head(p, n, patch);
     if (!zone && !(zone = msgpack_zone_new(4096)))
         return WS_BAD;
     msgpack_object o;

@@ -128,11 +128,15 @@ Test(bench_ws_msg, msgpack_writer_output_reads_back_as_the_same_patch)
 
 Test(bench_ws_msg, msgpack_head_of_a_long_fullsync_is_recognised)
 {
-    /* {"type":"fullsync","key":"appstate","seq":1,"data":...} as a 4-entry map */
-    const uint8_t head[] = {0x84, 0xa4, 't', 'y', 'p', 'e', 0xa8, 'f',
-                            'u',  'l',  'l', 's', 'y', 'n', 'c',  0xa3};
+    /* {"type":"fullsync","key":"appstate","seq":300,"data":...} as a 4-entry map */
+    const uint8_t head[] = {0x84, 0xa4, 't',  'y', 'p',  'e', 0xa8, 'f', 'u',  'l', 'l',
+                            's',  'y',  'n',  'c', 0xa3, 'k', 'e',  'y', 0xa8, 'a', 'p',
+                            'p',  's',  't',  'a', 't',  'e', 0xa3, 's', 'e',  'q', 0xcd,
+                            0x01, 0x2c, 0xa4, 'd', 'a',  't', 'a',  0x81};
     ws_patch p = {0};
     cr_assert_eq(ws_msg_read_msgpack(head, sizeof head, false, &p), WS_FULLSYNC);
+    cr_assert(p.has_seq);
+    cr_assert_eq(p.seq, 300);
     cr_assert_eq(ws_msg_read_msgpack(head, 4, false, &p), WS_BAD);
     ws_msg_reader_free();
 }
