@@ -169,6 +169,7 @@ typedef struct session {
     size_t key_len;
     pw_replica *replica;
     bool synced;
+    bool closing; /* our own close: its log lines are not news */
     int status;
 } session;
 
@@ -215,6 +216,19 @@ static void on_hub_error(const char *key, size_t key_len, const char *message, v
     session *s = userdata;
     s->status = cli_fail(s->c, "hub refused %.*s: %s", key ? (int)key_len : 0, key ? key : "",
                          message);
+}
+
+/* Connection trouble on stderr, each distinct line once in a row (the
+ * client retries with backoff: a refused port would repeat forever). */
+static void log_line(pw_ws_log_level level, const char *line, void *userdata)
+{
+    static char last[512];
+    session *s = userdata;
+    if (level == PW_WS_LOG_DEBUG || s->closing || strstr(line, "connected to") == line ||
+        strncmp(last, line, sizeof last - 1) == 0)
+        return;
+    snprintf(last, sizeof last, "%s", line);
+    fprintf(stderr, "patchwire %s: %s\n", s->c->name, line);
 }
 
 /* Applies one input line as a local edit of the key. */
@@ -339,6 +353,8 @@ int cmd_connect(int argc, char **argv)
         return status;
     s.key_len = strlen(s.key);
     co.max_message_bytes = c.lim.max_input_bytes;
+    co.log = log_line;
+    co.log_userdata = &s;
 
     pw_error err;
     pw_ws_client *client = pw_ws_client_new(&co, &err);
@@ -385,6 +401,7 @@ int cmd_connect(int argc, char **argv)
     else
         run(&s, client, &in, timeout);
 
+    s.closing = true;
     pw_ws_client_close(client);
     for (int i = 0; i < 50 && pw_ws_client_connected(client); i++)
         pw_ws_client_service(client, 20);

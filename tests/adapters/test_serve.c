@@ -332,3 +332,35 @@ Test(serve, connect_stops_cleanly_on_sigterm_while_reading_input)
     close(in[1]);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "connect ended with %d", status);
 }
+
+Test(serve, tls_with_a_certificate_and_key)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout '%s/key.pem' -out '%s/cert.pem' -subj /CN=127.0.0.1 -days 1 "
+             "-addext subjectAltName=IP:127.0.0.1 "
+             ">/dev/null 2>&1",
+             dir, dir);
+    cr_assert_eq(system(cmd), 0, "openssl failed");
+    char cert[300], key[300];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    start((const char *const[]){"--quiet", "--tls-cert", cert, "--tls-key", key, NULL});
+    char wss[64];
+    snprintf(wss, sizeof wss, "wss://127.0.0.1:%d/", srv.port);
+
+    result r;
+    run(&r, NULL, 30, (const char *const[]){"connect", "--insecure", "--timeout", "10", wss, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "{\"type\":\"fullsync\",\"key\":\"appstate\",\"seq\":1,"
+                            "\"data\":{\"items\":[]}}\n");
+    /* a self-signed certificate is refused without --insecure or its CA */
+    run(&r, NULL, 30, (const char *const[]){"connect", "--timeout", "3", wss, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.out, "");
+    cr_assert(strstr(r.err, "patchwire connect: cannot connect to wss://"), "%s", r.err);
+    run(&r, NULL, 30,
+        (const char *const[]){"connect", "--ca", cert, "--timeout", "10", wss, NULL});
+    cr_assert_eq(r.status, 0, "with its certificate as the CA: %s", r.err);
+}

@@ -4,6 +4,7 @@
  * identity, static files, the message size limit, shutdown. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +278,78 @@ Test(ws, relay_json_to_msgpack_and_back_without_echo)
     free(js);
     rec_free(&a);
     rec_free(&b);
+    pw_ws_server_free(s);
+    pw_hub_free(h);
+}
+
+/* ---- sends from other threads ---- */
+
+#define SEND_THREADS 4
+#define SENDS_PER_THREAD 200
+
+typedef struct sender {
+    pw_ws_client *c;
+    int id;
+    int failures;
+} sender;
+
+static void *send_from_thread(void *arg)
+{
+    sender *s = arg;
+    for (int i = 0; i < SENDS_PER_THREAD; i++) {
+        char msg[160];
+        int n = snprintf(msg, sizeof msg,
+                         "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"add\","
+                         "\"path\":[\"t%d\",%d],\"value\":%d}]}",
+                         s->id, i, i);
+        if (pw_ws_client_send(s->c, (const uint8_t *)msg, (size_t)n, false) != PW_OK)
+            s->failures++;
+    }
+    return NULL;
+}
+
+static bool hub_at_version(void *arg)
+{
+    uint64_t v = 0;
+    pw_hub_state(arg, "appstate", 8, &v);
+    return v == 1 + SEND_THREADS * SENDS_PER_THREAD;
+}
+
+Test(ws, sends_from_other_threads_arrive_whole_and_in_order)
+{
+    pw_hub *h = hub_with("appstate", "{\"t0\":[],\"t1\":[],\"t2\":[],\"t3\":[]}", NULL);
+    pw_ws_server_options so = server_opts();
+    pw_ws_server *s = serve(h, &so);
+    rec a;
+    rec_connect(&a, url_of("ws", pw_ws_server_port(s), "/"), &pw_codec_json);
+    rec *all[] = {&a};
+    cr_assert(pump(s, all, 1, has_msgs1, &a)); /* connected, FullSync read */
+
+    pthread_t th[SEND_THREADS];
+    sender snd[SEND_THREADS];
+    for (int i = 0; i < SEND_THREADS; i++) {
+        snd[i] = (sender){.c = a.c, .id = i};
+        cr_assert_eq(pthread_create(&th[i], NULL, send_from_thread, &snd[i]), 0);
+    }
+    /* the owner thread services the client while the others send */
+    bool done = pump(s, all, 1, hub_at_version, h);
+    for (int i = 0; i < SEND_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(snd[i].failures, 0, "thread %d: %d sends failed", i, snd[i].failures);
+    }
+    cr_assert(done || pump(s, all, 1, hub_at_version, h), "not every message reached the hub");
+    const pw_value *st = pw_hub_state(h, "appstate", 8, NULL);
+    for (int k = 0; k < SEND_THREADS; k++) {
+        char key[4];
+        snprintf(key, sizeof key, "t%d", k);
+        const pw_value *list = pw_object_get(st, key, 2);
+        cr_assert_eq(pw_value_len(list), SENDS_PER_THREAD);
+        for (size_t i = 0; i < SENDS_PER_THREAD; i++)
+            cr_assert_eq(pw_value_int(pw_array_get(list, i)), (int64_t)i,
+                         "thread %d's message %zu out of order", k, i);
+    }
+    cr_assert_eq(a.n, 1, "the sender was sent something back: %s", a.msgs[a.n - 1]);
+    rec_free(&a);
     pw_ws_server_free(s);
     pw_hub_free(h);
 }
