@@ -29,12 +29,12 @@ static void setup(void)
 {
     strcpy(dir, "/tmp/pw-serve-XXXXXX");
     cr_assert(mkdtemp(dir));
-    srv.pid = 0;
+    memset(&srv, 0, sizeof srv);
 }
 
 static void teardown(void)
 {
-    if (srv.pid > 0)
+    if (srv.c.pid > 0)
         cr_expect_eq(served_stop(&srv, 20000), 0, "serve did not stop cleanly (log %s)",
                      srv.log_path);
     unlink(srv.log_path);

@@ -36,7 +36,7 @@ static void start_with(const char *const *extra)
 
 static void stop_server(void)
 {
-    if (srv.pid > 0) {
+    if (srv.c.pid > 0) {
         int status = served_stop(&srv, 20000);
         cr_expect_eq(status, 0, "patchwire serve exited with %d (log %s)", status, srv.log_path);
     }

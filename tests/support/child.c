@@ -58,6 +58,17 @@ static void stdin_from_devnull(void)
 bool child_serve_start(child_serve *s, const char *const *extra, int timeout_ms, char *why,
                        size_t why_len)
 {
+    const char *args[32] = {"--quiet"};
+    size_t n = 1;
+    for (size_t i = 0; extra && extra[i] && n < 31; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return child_serve_start_with(s, args, NULL, timeout_ms, why, why_len);
+}
+
+bool child_serve_start_with(child_serve *s, const char *const *extra, const char *stderr_path,
+                            int timeout_ms, char *why, size_t why_len)
+{
     memset(s, 0, sizeof *s);
     s->out_fd = -1;
     const char *cli = getenv("PW_CLI");
@@ -65,9 +76,20 @@ bool child_serve_start(child_serve *s, const char *const *extra, int timeout_ms,
         snprintf(why, why_len, "PW_CLI is not set (the path of the patchwire program)");
         return false;
     }
-    const char *argv[32] = {cli, "serve", "--ws", "127.0.0.1:0", "--quiet"};
-    size_t argc = 5;
-    for (size_t i = 0; extra && extra[i] && argc < 31; i++)
+    const char *argv[64];
+    size_t argc = 0;
+    char wrap[512] = "";
+    const char *w = getenv("PW_SERVE_WRAP");
+    if (w)
+        snprintf(wrap, sizeof wrap, "%s", w);
+    for (char *save = NULL, *word = strtok_r(wrap, " ", &save); word && argc < 16;
+         word = strtok_r(NULL, " ", &save))
+        argv[argc++] = word;
+    argv[argc++] = cli;
+    argv[argc++] = "serve";
+    argv[argc++] = "--ws";
+    argv[argc++] = "127.0.0.1:0";
+    for (size_t i = 0; extra && extra[i] && argc < 63; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
 
@@ -90,8 +112,13 @@ bool child_serve_start(child_serve *s, const char *const *extra, int timeout_ms,
         close(out[0]);
         close(out[1]);
         stdin_from_devnull();
-        execv(cli, (char *const *)argv);
-        fprintf(stderr, "exec %s: %s\n", cli, strerror(errno));
+        int err_fd = stderr_path ? open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
+        if (err_fd >= 0) {
+            dup2(err_fd, STDERR_FILENO);
+            close(err_fd);
+        }
+        execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
     close(out[1]);

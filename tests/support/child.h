@@ -21,6 +21,11 @@ typedef struct child_serve {
  * started, is stopped). */
 bool child_serve_start(child_serve *s, const char *const *extra, int timeout_ms, char *why,
                        size_t why_len);
+/* The same without --quiet, its stderr into the file stderr_path (NULL:
+ * inherited), and run under $PW_SERVE_WRAP when set (words separated by
+ * spaces, e.g. "valgrind --leak-check=full"). */
+bool child_serve_start_with(child_serve *s, const char *const *extra, const char *stderr_path,
+                            int timeout_ms, char *why, size_t why_len);
 
 /* Sends SIGTERM, waits up to timeout_ms, then SIGKILL and waits. Returns the
  * wait status (-1 when nothing was running). Safe to call twice. */

@@ -30,70 +30,24 @@ static long long now_ms(void)
 
 int served_start(served *s, const char *const *extra, int timeout_ms)
 {
-    const char *cli = getenv("PW_CLI");
-    if (!cli)
-        return -1;
     snprintf(s->log_path, sizeof s->log_path, "/tmp/pw-serve-XXXXXX");
     int log_fd = mkstemp(s->log_path);
-    int out[2];
-    if (log_fd < 0 || pipe(out) != 0)
+    if (log_fd < 0)
         return -1;
-
-    const char *argv[64];
-    int argc = 0;
-    static char wrap[512];
-    const char *w = getenv("PW_SERVE_WRAP");
-    if (w && *w) {
-        snprintf(wrap, sizeof wrap, "%s", w);
-        for (char *save = NULL, *t = strtok_r(wrap, " ", &save); t && argc < 16;
-             t = strtok_r(NULL, " ", &save))
-            argv[argc++] = t;
-    }
-    argv[argc++] = cli;
-    argv[argc++] = "serve";
-    argv[argc++] = "--ws";
-    argv[argc++] = "127.0.0.1:0";
-    argv[argc++] = "--no-static";
-    for (int i = 0; extra && extra[i] && argc < 62; i++)
-        argv[argc++] = extra[i];
-    argv[argc] = NULL;
-
-    s->pid = fork();
-    if (s->pid < 0)
-        return -1;
-    if (s->pid == 0) {
-        dup2(out[1], STDOUT_FILENO);
-        dup2(log_fd, STDERR_FILENO);
-        int null_fd = open("/dev/null", O_RDONLY);
-        dup2(null_fd, STDIN_FILENO);
-        close(out[0]);
-        close(out[1]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
     close(log_fd);
-
-    char line[256];
-    size_t len = 0;
-    long long deadline = now_ms() + timeout_ms;
+    const char *args[32] = {"--no-static"};
+    size_t n = 1;
+    for (size_t i = 0; extra && extra[i] && n < 31; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    char why[256];
     s->port = 0;
-    while (len < sizeof line - 1 && now_ms() < deadline) {
-        struct pollfd p = {.fd = out[0], .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        line[len] = '\0';
-        char *colon = strstr(line, "127.0.0.1:");
-        if (colon && strchr(colon, '\n')) {
-            s->port = atoi(colon + strlen("127.0.0.1:"));
-            break;
-        }
+    if (!child_serve_start_with(&s->c, args, s->log_path, timeout_ms, why, sizeof why)) {
+        fprintf(stderr, "served_start: %s\n", why);
+        return -1;
     }
-    close(out[0]);
+    const char *colon = strstr(s->c.url, "127.0.0.1:");
+    s->port = colon ? atoi(colon + strlen("127.0.0.1:")) : 0;
     if (s->port <= 0) {
         served_stop(s, 1000);
         return -1;
@@ -103,38 +57,23 @@ int served_start(served *s, const char *const *extra, int timeout_ms)
 
 int served_stop(served *s, int timeout_ms)
 {
-    if (s->pid <= 0)
+    if (s->c.pid <= 0)
         return -1;
-    kill(s->pid, SIGTERM);
-    long long deadline = now_ms() + timeout_ms;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(s->pid, &status, WNOHANG);
-        if (r == s->pid)
-            break;
-        if (r < 0)
-            return -1;
-        if (now_ms() >= deadline) {
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, &status, 0);
-            s->pid = 0;
-            return 128 + SIGKILL;
-        }
-        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
-    }
-    s->pid = 0;
+    int status = child_serve_stop(&s->c, timeout_ms);
+    if (status == -1)
+        return 128 + SIGKILL;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 bool served_alive(const served *s)
 {
-    return s->pid > 0 && kill(s->pid, 0) == 0 && waitpid(s->pid, NULL, WNOHANG) == 0;
+    return s->c.pid > 0 && kill(s->c.pid, 0) == 0 && waitpid(s->c.pid, NULL, WNOHANG) == 0;
 }
 
 bool served_is_native(const served *s)
 {
     char path[64], exe[4096];
-    snprintf(path, sizeof path, "/proc/%d/exe", (int)s->pid);
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)s->c.pid);
     ssize_t n = readlink(path, exe, sizeof exe - 1);
     if (n <= 0)
         return false;
@@ -146,7 +85,7 @@ bool served_is_native(const served *s)
 long served_rss_kib(const served *s)
 {
     char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)s->pid);
+    snprintf(path, sizeof path, "/proc/%d/status", (int)s->c.pid);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;

@@ -11,21 +11,23 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "child.h"
+
 enum { WS_TIMEOUT = -2, WS_EOF = -1, WS_CONT = 0, WS_TEXT = 1, WS_BINARY = 2, WS_CLOSE = 8, WS_PING = 9, WS_PONG = 10 };
 
-/* A `patchwire serve` child: its pid, the port it printed, its stderr log. */
+/* A `patchwire serve` child (child.h), the port it printed, its stderr log. */
 typedef struct served {
-    pid_t pid;
+    child_serve c;
     int port;
     char log_path[64];
 } served;
 
-/* Starts `PW_CLI serve --ws 127.0.0.1:0 --no-static EXTRA...` (PW_SERVE_WRAP,
- * words separated by spaces, runs it under a tool such as valgrind) and
- * waits up to timeout_ms for the URL it prints. 0 or -1. */
+/* Starts `PW_CLI serve --ws 127.0.0.1:0 --no-static EXTRA...` with its
+ * stderr in log_path (PW_SERVE_WRAP runs it under a tool such as valgrind)
+ * and waits up to timeout_ms for the URL it prints. 0 or -1. */
 int served_start(served *s, const char *const *extra, int timeout_ms);
 /* SIGTERM, then waits up to timeout_ms (SIGKILL after). Returns the exit
- * status (128 + signal when killed), -1 if it could not be reaped. */
+ * status (128 + signal when killed by one), -1 if nothing was running. */
 int served_stop(served *s, int timeout_ms);
 /* The server's resident memory in KiB, from /proc; -1 if unknown. */
 long served_rss_kib(const served *s);
