@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonv.h"
 #include "patchwire/codec.h"
 #include "patchwire/hub.h"
 #include "patchwire/msg.h"
@@ -23,27 +24,6 @@
 #define MAX_MSGS 64
 
 /* ---- helpers ---- */
-
-static pw_value parse(const char *json)
-{
-    pw_value v;
-    pw_error err;
-    cr_assert_eq(pw_codec_json.decode((const uint8_t *)json, strlen(json), NULL, &v, &err), PW_OK,
-                 "%s: %s", json, err.msg);
-    return v;
-}
-
-static char *to_json(const pw_value *v)
-{
-    pw_buf b;
-    pw_buf_init(&b);
-    cr_assert_eq(pw_codec_json.encode(v, &b, NULL), PW_OK);
-    char *s = malloc(b.len + 1);
-    memcpy(s, b.data, b.len);
-    s[b.len] = 0;
-    pw_buf_free(&b);
-    return s;
-}
 
 static long now_ms(void)
 {
@@ -71,7 +51,7 @@ static void rec_message(const uint8_t *p, size_t n, bool binary, void *ud)
     pw_error err;
     const pw_codec *codec = binary ? &pw_codec_msgpack : &pw_codec_json;
     cr_assert_eq(codec->decode(p, n, NULL, &v, &err), PW_OK, "%s", err.msg);
-    r->msgs[r->n] = to_json(&v);
+    r->msgs[r->n] = jsonv_text(&v);
     r->binary[r->n++] = binary;
     pw_value_release(&v);
 }
@@ -171,7 +151,7 @@ static pw_hub *hub_with(const char *key, const char *json, const pw_hub_options 
 {
     pw_hub *h = pw_hub_new(o);
     cr_assert(h);
-    cr_assert_eq(pw_hub_set_state(h, key, strlen(key), parse(json)), PW_OK);
+    cr_assert_eq(pw_hub_set_state(h, key, strlen(key), jsonv_parse(json)), PW_OK);
     return h;
 }
 
@@ -250,7 +230,7 @@ Test(ws, relay_json_to_msgpack_and_back_without_echo)
     cr_assert_str_eq(b.msgs[1], "{\"type\":\"patches\",\"key\":\"appstate\",\"seq\":2,\"data\":[{"
                                 "\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"milk\"}]}");
 
-    pw_value v = parse("{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"replace\","
+    pw_value v = jsonv_parse("{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"replace\","
                        "\"path\":[\"n\"],\"value\":7}]}");
     pw_buf mp;
     pw_buf_init(&mp);
@@ -273,7 +253,7 @@ Test(ws, relay_json_to_msgpack_and_back_without_echo)
     cr_assert_eq(b.n, 2, "%s", b.msgs[b.n - 1]);
     uint64_t version;
     const pw_value *st = pw_hub_state(h, "appstate", 8, &version);
-    char *js = to_json(st);
+    char *js = jsonv_text(st);
     cr_assert_str_eq(js, "{\"items\":[\"milk\"],\"n\":7}");
     free(js);
     rec_free(&a);
@@ -398,7 +378,7 @@ static bool replica_state_is(void *arg)
     const pw_value *v = pw_store_get(st, "appstate", 8);
     if (!v)
         return false;
-    char *js = to_json(v);
+    char *js = jsonv_text(v);
     bool eq = strcmp(js, w->json) == 0;
     free(js);
     return eq && pw_replica_idle(w->t->r, "appstate", 8, NULL);
@@ -418,10 +398,10 @@ Test(ws, replica_edit_reaches_another_replica)
     cr_assert(pump(s, all, 2, replica_state_is, &sx));
     cr_assert(pump(s, all, 2, replica_state_is, &sy));
 
-    pw_value path = parse("[\"items\",0]");
+    pw_value path = jsonv_parse("[\"items\",0]");
     pw_error err;
     cr_assert_eq(pw_store_insert(pw_replica_store(x.r), "appstate", 8, &path,
-                                 parse("{\"title\":\"milk\"}"), &err),
+                                 jsonv_parse("{\"title\":\"milk\"}"), &err),
                  PW_OK, "%s", err.msg);
     pw_value_release(&path);
     sy.json = "{\"items\":[{\"title\":\"milk\"}]}";
@@ -561,7 +541,7 @@ Test(ws, identity_from_query_token_and_authorization_header)
     ho.access = access_hook;
     ho.access_userdata = &sn;
     pw_hub *h = hub_with("public", "{\"a\":1}", &ho);
-    cr_assert_eq(pw_hub_set_state(h, "secret", 6, parse("{\"pin\":1234}")), PW_OK);
+    cr_assert_eq(pw_hub_set_state(h, "secret", 6, jsonv_parse("{\"pin\":1234}")), PW_OK);
     pw_ws_server_options so = server_opts();
     pw_ws_server *s = serve(h, &so);
     int port = pw_ws_server_port(s);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonv.h"
 #include "patchwire/codec.h"
 #include "patchwire/hub.h"
 #include "patchwire/inproc.h"
@@ -73,15 +74,6 @@ typedef struct stats {
 static pw_hub *hub;
 static pw_inproc *ip;
 static stats total;
-
-static pw_value parse(const char *json)
-{
-    pw_value v;
-    pw_error err;
-    cr_assert_eq(pw_codec_json.decode((const uint8_t *)json, strlen(json), NULL, &v, &err), PW_OK,
-                 "%s: %s", json, err.msg);
-    return v;
-}
 
 /* Moves what the hub sent into the peer's own inbox. */
 static void pull(cpeer *p)
@@ -257,12 +249,12 @@ static void run_seed(uint64_t seed, size_t npeers, size_t nreplicas, size_t nedi
     hub = pw_hub_new(NULL);
     ip = pw_inproc_new(hub);
     cr_assert(hub && ip);
-    pw_value init = parse("{\"list\":[1,2,3,4,5,6],\"rows\":[{\"a\":1},{\"b\":[1,2]},{\"c\":{}}],"
+    pw_value init = jsonv_parse("{\"list\":[1,2,3,4,5,6],\"rows\":[{\"a\":1},{\"b\":[1,2]},{\"c\":{}}],"
                           "\"obj\":{\"x\":{\"y\":[true,false]},\"z\":\"s\"}}");
     if (!disjoint)
         randdoc_mutate(&init, 3);
     for (size_t i = 0; disjoint && i < npeers; i++)
-        cr_assert_eq(pw_object_set_str(&init, owned[i], 2, parse("{\"l\":[1,2,3],\"o\":{}}"), NULL),
+        cr_assert_eq(pw_object_set_str(&init, owned[i], 2, jsonv_parse("{\"l\":[1,2,3],\"o\":{}}"), NULL),
                      PW_OK);
     cr_assert_eq(pw_hub_set_state(hub, KEY, 3, init), PW_OK);
     cpeer peers[8];

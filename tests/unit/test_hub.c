@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonv.h"
 #include "patchwire/codec.h"
 #include "patchwire/hub.h"
 #include "patchwire/inproc.h"
@@ -41,18 +42,9 @@ static void stop(void)
     pw_hub_free(hub);
 }
 
-static pw_value parse(const char *json)
-{
-    pw_value v;
-    pw_error err;
-    cr_assert_eq(pw_codec_json.decode((const uint8_t *)json, strlen(json), NULL, &v, &err), PW_OK,
-                 "%s: %s", json, err.msg);
-    return v;
-}
-
 static void set_state(const char *key, const char *json)
 {
-    cr_assert_eq(pw_hub_set_state(hub, key, strlen(key), parse(json)), PW_OK);
+    cr_assert_eq(pw_hub_set_state(hub, key, strlen(key), jsonv_parse(json)), PW_OK);
 }
 
 static void peer_open(tpeer *p, const char *identity, const pw_codec *codec)
@@ -142,7 +134,7 @@ static pw_err peer_send_value(tpeer *p, const pw_value *v, pw_error *err)
 
 static pw_err peer_send(tpeer *p, const char *json)
 {
-    pw_value v = parse(json);
+    pw_value v = jsonv_parse(json);
     pw_err rc = peer_send_value(p, &v, NULL);
     pw_value_release(&v);
     return rc;
@@ -166,7 +158,7 @@ static void assert_hub_is(const char *key, const char *json, uint64_t version)
     uint64_t ver;
     const pw_value *h = pw_hub_state(hub, key, strlen(key), &ver);
     cr_assert(h, "no key %s", key);
-    pw_value want = parse(json);
+    pw_value want = jsonv_parse(json);
     cr_assert(pw_value_equal(h, &want), "hub state of %s is not %s", key, json);
     cr_assert_eq(ver, version, "version of %s: %llu, want %llu", key, (unsigned long long)ver,
                  (unsigned long long)version);
@@ -527,7 +519,7 @@ Test(hub, denied_write_is_rejected_and_changes_nothing)
     peer_open(&other, "x", &pw_codec_json);
     drain(&ro), drain(&other);
     pw_error err;
-    pw_value v = parse("{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+    pw_value v = jsonv_parse("{\"type\":\"patches\",\"key\":\"k\",\"data\":["
                        "{\"op\":\"replace\",\"path\":[\"v\"],\"value\":1}]}");
     cr_assert_eq(peer_send_value(&ro, &v, &err), PW_EDENIED);
     pw_value_release(&v);
@@ -737,7 +729,7 @@ static void random_run(uint64_t seed)
         cr_assert_eq(pw_diff(mine, &edited, &m.patches), PW_OK);
         bool bad = randdoc_below(10) == 0;
         if (bad) /* a patch that cannot apply: the hub refuses, resyncs */
-            cr_assert_eq(pw_patches_push(&m.patches, PW_OP_REMOVE, parse("[\"nowhere\",\"x\"]"),
+            cr_assert_eq(pw_patches_push(&m.patches, PW_OP_REMOVE, jsonv_parse("[\"nowhere\",\"x\"]"),
                                          pw_null(), pw_null(), false),
                          PW_OK);
         if (m.patches.len == 0) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonv.h"
 #include "patchwire/codec.h"
 #include "patchwire/hub.h"
 #include "patchwire/inproc.h"
@@ -29,18 +30,9 @@ typedef struct trep {
 static pw_hub *hub;
 static pw_inproc *ip;
 
-static pw_value parse(const char *json)
-{
-    pw_value v;
-    pw_error err;
-    cr_assert_eq(pw_codec_json.decode((const uint8_t *)json, strlen(json), NULL, &v, &err), PW_OK,
-                 "%s: %s", json, err.msg);
-    return v;
-}
-
 static pw_value path(const char *json)
 {
-    return parse(json);
+    return jsonv_parse(json);
 }
 
 static pw_err rep_send(const uint8_t *p, size_t n, bool binary, void *userdata)
@@ -168,7 +160,7 @@ static void setup(void)
     hub = pw_hub_new(NULL);
     ip = pw_inproc_new(hub);
     cr_assert(hub && ip);
-    cr_assert_eq(pw_hub_set_state(hub, "k", 1, parse("{\"a\":1,\"b\":[1,2,3],\"c\":{}}")), PW_OK);
+    cr_assert_eq(pw_hub_set_state(hub, "k", 1, jsonv_parse("{\"a\":1,\"b\":[1,2,3],\"c\":{}}")), PW_OK);
 }
 
 static void teardown(void)
@@ -531,7 +523,7 @@ Test(replica, a_base_older_than_the_log_is_a_conflict)
     o.max_changelog = 2;
     hub = pw_hub_new(&o);
     ip = pw_inproc_new(hub);
-    cr_assert_eq(pw_hub_set_state(hub, "k", 1, parse("{\"a\":1,\"b\":[1,2,3],\"c\":{}}")), PW_OK);
+    cr_assert_eq(pw_hub_set_state(hub, "k", 1, jsonv_parse("{\"a\":1,\"b\":[1,2,3],\"c\":{}}")), PW_OK);
     pw_inproc_conn *b = pw_inproc_connect(ip, NULL, &pw_codec_json);
     for (int i = 0; i < 3; i++)
         plain_send(b, "{\"type\":\"patches\",\"key\":\"k\",\"data\":" REP("[\"a\"]", "2") "}");
