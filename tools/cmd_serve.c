@@ -294,6 +294,8 @@ int cmd_serve(int argc, char **argv)
         so.max_message_bytes = ho.limits.max_input_bytes;
         so.log = log_line;
         so.log_userdata = &o;
+        if (o.verbosity >= 2)
+            setenv("PW_WS_LWS_LOG", "7", 0); /* libwebsockets' errors, warnings, notices */
         pw_error err;
         server = pw_ws_server_new(hub, &so, &err);
         if (!server)
