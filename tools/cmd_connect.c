@@ -28,7 +28,10 @@ static const char usage[] =
     "a replica of one state and prints, one JSON line each, its FullSync and\n"
     "every change after it:\n"
     "  {\"type\":\"fullsync\",\"key\":K,\"seq\":N,\"data\":STATE}\n"
-    "  {\"type\":\"patches\",\"key\":K,\"seq\":N,\"origin\":\"remote\"|\"local\",\"data\":[...]}\n"
+    "  {\"type\":\"patches\",\"key\":K,\"seq\":N,\"origin\":\"remote\",\"data\":[...]}\n"
+    "  {\"type\":\"patches\",\"key\":K,\"base\":N,\"origin\":\"local\",\"data\":[...]}\n"
+    "(seq: the hub's version after the change; base: the version a local edit\n"
+    "was made on, before the hub has accepted it).\n"
     "Each line read on standard input is a patch list (Immer or RFC 6902) applied\n"
     "to the state as a local edit and sent to the hub. At the end of standard\n"
     "input it exits once the hub has accepted everything sent (so with no input\n"
@@ -185,7 +188,9 @@ static void print_change(const pw_change *ch, void *userdata)
     if (rc == PW_OK && (rc = pw_string_new(&v, ch->key, ch->key_len)) == PW_OK)
         rc = pw_object_set_str(&msg, "key", 3, v, NULL);
     if (rc == PW_OK)
-        rc = pw_object_set_str(&msg, "seq", 3, pw_int((int64_t)ch->version), NULL);
+        rc = pw_object_set_str(&msg, ch->origin == PW_ORIGIN_LOCAL ? "base" : "seq",
+                               ch->origin == PW_ORIGIN_LOCAL ? 4 : 3,
+                               pw_int((int64_t)ch->version), NULL);
     if (rc == PW_OK && ch->origin != PW_ORIGIN_FULLSYNC) {
         if ((rc = pw_string_cstr(&v, ch->origin == PW_ORIGIN_LOCAL ? "local" : "remote")) == PW_OK)
             rc = pw_object_set_str(&msg, "origin", 6, v, NULL);
