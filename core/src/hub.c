@@ -40,8 +40,10 @@ typedef struct hub_key {
 /* What the hub knows of one peer's view of one key. */
 typedef struct peer_key {
     bool known;         /* a FullSync of the key was sent to the peer */
+    bool unread;        /* receipts: the last FullSync is not known to have arrived */
     uint64_t confirmed; /* changes up to this version are in the peer's edits */
     uint64_t fullsync;  /* version of the last FullSync sent to the peer */
+    uint64_t mark;      /* receipts: frames sent to the peer up to that FullSync */
 } peer_key;
 
 struct pw_peer {
@@ -52,6 +54,8 @@ struct pw_peer {
     size_t queued;         /* bytes sent and not reported written */
     size_t index;          /* in hub->peers */
     uint64_t id;           /* > 0, never reused: the origin of its changes */
+    uint64_t frames;       /* frames sent to it so far (the marks of receipts) */
+    size_t unread;         /* keys whose last FullSync awaits a receipt */
     peer_key *pkeys;       /* by key index, npkeys of them */
     size_t npkeys;
     bool behind; /* overflowed: changes skipped until it drains */
@@ -287,6 +291,7 @@ static bool deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
         return false;
     }
     peer->queued += frame->len;
+    peer->frames++;
     pw_hub_codec_metrics *cm = codec_metrics(hub, peer_codec(peer));
     if (cm) {
         cm->msgs_out++;
@@ -322,6 +327,13 @@ static void sent_fullsync(pw_peer *peer, const hub_key *k)
         pk->confirmed = k->version;
     pk->known = true;
     pk->fullsync = k->version;
+    if (peer->ops->receipts) {
+        /* Read only once the transport says it arrived: a plain peer may
+         * send what it built before (Visly flushes its queue on open). */
+        peer->unread += !pk->unread;
+        pk->unread = true;
+        pk->mark = peer->frames;
+    }
 }
 
 static void send_fullsync(pw_hub *hub, pw_peer *peer, hub_key *k, bool force)
@@ -417,6 +429,31 @@ const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len,
 const pw_limits *pw_hub_limits(const pw_hub *hub)
 {
     return &hub->opts.limits;
+}
+
+uint64_t pw_hub_peer_frames(const pw_peer *peer)
+{
+    return peer->frames;
+}
+
+bool pw_hub_peer_awaits_receipt(const pw_peer *peer)
+{
+    return peer->unread > 0 && !peer->closed;
+}
+
+void pw_hub_peer_received(pw_hub *hub, pw_peer *peer, uint64_t mark)
+{
+    (void)hub;
+    for (size_t i = 0; i < peer->npkeys && peer->unread; i++) {
+        peer_key *pk = &peer->pkeys[i];
+        if (pk->unread && pk->mark <= mark) {
+            /* it holds that FullSync now: every change up to it is in its copy */
+            pk->unread = false;
+            peer->unread--;
+            if (pk->fullsync > pk->confirmed)
+                pk->confirmed = pk->fullsync;
+        }
+    }
 }
 
 void pw_hub_metrics_get(const pw_hub *hub, pw_hub_metrics *out)
@@ -610,7 +647,7 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
      * list before reading anything sent since its first FullSync. A later
      * FullSync means it may lose this list when it reads it. */
     bool resync =
-        !has_base && (pk->fullsync > pk->confirmed ||
+        !has_base && (pk->unread || pk->fullsync > pk->confirmed ||
                       pw__changelog_overlaps(&k->log, pk->confirmed, received, peer->id, &touched));
     /* When every change since its confirmed version was its own, the peer
      * has seen them all (it made them): this one extends what it has seen,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "patchwire.h"
+#include "jsonv.h"
 #include "wsraw.h"
 
 #define WAIT_MS 5000
@@ -390,4 +391,53 @@ Test(ws_wire, a_thousand_connects_and_disconnects_give_memory_back)
         cr_expect_lt(after - before, 2048, "RSS %ld KiB before, %ld KiB after 1,000 connections",
                      before, after);
     check_unaffected("after-churn");
+}
+
+/* ---- what a plain peer has read ---- */
+
+Test(ws_wire, a_change_sent_before_reading_the_fullsync_comes_back_in_a_resync)
+{
+    /* as a Visly client does on reconnect: it flushes the edits it made
+     * offline the moment the socket opens, then reads the FullSync, which
+     * replaces its copy; the hub must send it one that has the edit */
+    int fd = ws_open(srv.port, NULL, NULL, WAIT_MS);
+    cr_assert_geq(fd, 0);
+    send_text(fd, "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":"
+                  "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"made-offline\"}]}");
+    pw_msg m;
+    cr_assert(expect_type(fd, "fullsync", &m), "no FullSync on join");
+    pw_msg_clear(&m);
+    cr_assert(expect_type(fd, "fullsync", &m), "no second FullSync: the edit is lost to this peer");
+    char *state = jsonv_text(&m.data);
+    pw_msg_clear(&m);
+    cr_assert_str_eq(state, "{\"items\":[\"made-offline\"]}");
+    free(state);
+    ws_close(fd);
+}
+
+Test(ws_wire, a_peer_that_read_its_fullsync_is_not_resynced_for_its_edits)
+{
+    int fd = join();
+    uint8_t *p;
+    size_t n;
+    /* nothing more comes; the server's receipt ping is answered meanwhile */
+    cr_assert_eq(ws_recv(fd, 300, &p, &n), WS_TIMEOUT);
+    for (int i = 0; i < 3; i++) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":"
+                 "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"edit %d\"}]}",
+                 i);
+        send_text(fd, msg);
+        int op = ws_recv(fd, 300, &p, &n);
+        if (op >= 0) {
+            cr_assert_fail("edit %d was answered with %.*s", i, (int)n, (const char *)p);
+            free(p);
+        }
+        cr_assert_eq(op, WS_TIMEOUT);
+    }
+    ws_close(fd);
+    char *state = late_joiner_state();
+    cr_assert_str_eq(state, "{\"items\":[\"edit 2\",\"edit 1\",\"edit 0\"]}");
+    free(state);
 }

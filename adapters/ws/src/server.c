@@ -43,6 +43,7 @@ struct ws_conn {
     pw__ws_rxbuf rx;
     uint64_t id;
     uint16_t close_code; /* nonzero: send a close frame at the next writable */
+    bool ping_out;       /* a receipt ping awaits its pong */
 };
 
 struct pw_ws_server {
@@ -124,6 +125,7 @@ static const pw_transport_ops ws_server_ops = {
     .name = "ws",
     .send = ws_send,
     .close = ws_close,
+    .receipts = true, /* pings carrying the hub's frame count, see conn_writable */
 };
 
 /* ---- lws's side ---- */
@@ -248,6 +250,11 @@ static int conn_receive(pw_ws_server *s, ws_conn *c, const void *in, size_t len)
     return 0;
 }
 
+static bool wants_ping(const ws_conn *c)
+{
+    return !c->ping_out && !c->close_code && pw_hub_peer_awaits_receipt(c->peer);
+}
+
 static int conn_writable(pw_ws_server *s, ws_conn *c)
 {
     if (c->close_code) {
@@ -257,8 +264,21 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
         return -1;
     }
     pw_frame *f = pw__ws_frameq_head(&c->q);
-    if (!f)
+    if (!f) {
+        /* Everything the hub sent is written: a ping carrying the hub's
+         * frame count comes back once all of it has arrived (a pong is sent
+         * after the frames before it), the receipt the hub waits for. */
+        if (!c->ping_out && pw_hub_peer_awaits_receipt(c->peer)) {
+            uint64_t mark = pw_hub_peer_frames(c->peer);
+            uint8_t *p = s->scratch + LWS_PRE;
+            for (int i = 0; i < 8; i++)
+                p[i] = (uint8_t)(mark >> (56 - 8 * i));
+            if (lws_write(c->wsi, p, 8, LWS_WRITE_PING) < 8)
+                return -1;
+            c->ping_out = true;
+        }
         return 0;
+    }
     if (c->q.sent == 0 && f->len <= PW__WS_BATCH_MAX) {
         size_t n = 0, frames = pw__ws_pack(&c->q, s->scratch + LWS_PRE, PW__WS_CHUNK, &n);
         if (lws_write(c->wsi, s->scratch + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
@@ -269,7 +289,7 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
             pw_frame_release(f);
             pw_hub_peer_written(s->hub, c->peer, len);
         }
-        if (c->q.count || c->close_code)
+        if (c->q.count || c->close_code || wants_ping(c))
             lws_callback_on_writable(c->wsi);
         return 0;
     }
@@ -282,9 +302,24 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
         pw_frame_release(f);
         pw_hub_peer_written(s->hub, c->peer, len);
     }
-    if (c->q.count || c->close_code)
+    if (c->q.count || c->close_code || wants_ping(c))
         lws_callback_on_writable(c->wsi);
     return 0;
+}
+
+/* The pong of a receipt ping: its payload is the mark. */
+static void conn_pong(pw_ws_server *s, ws_conn *c, const uint8_t *p, size_t len)
+{
+    if (!c->ping_out || len != 8)
+        return; /* not ours (a peer may send unsolicited pongs) */
+    uint64_t mark = 0;
+    for (int i = 0; i < 8; i++)
+        mark = mark << 8 | p[i];
+    c->ping_out = false;
+    if (mark <= pw_hub_peer_frames(c->peer))
+        pw_hub_peer_received(s->hub, c->peer, mark);
+    if (wants_ping(c))
+        lws_callback_on_writable(c->wsi);
 }
 
 static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -299,6 +334,10 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return conn_open(s, c, wsi);
     case LWS_CALLBACK_RECEIVE:
         return c && c->s ? conn_receive(s, c, in, len) : -1;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c && c->s)
+            conn_pong(s, c, in, len);
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c && c->s ? conn_writable(s, c) : 0;
     case LWS_CALLBACK_CLOSED:

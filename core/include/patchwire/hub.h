@@ -114,6 +114,17 @@ void pw_hub_peer_written(pw_hub *hub, pw_peer *peer, size_t bytes);
 /* The connection is gone; the peer is freed. */
 void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer);
 
+/* ---- receipts (transports with ops->receipts) ----
+ * A plain peer says nothing of what it has read, so a transport that can
+ * tell when frames arrived reports it: it takes a mark, the number of frames
+ * sent to the peer so far (pw_hub_peer_frames), asks the peer to echo it
+ * after them (a WebSocket ping), and reports the echo. Needed only while
+ * pw_hub_peer_awaits_receipt: a FullSync was sent and has not arrived. */
+uint64_t pw_hub_peer_frames(const pw_peer *peer);
+bool pw_hub_peer_awaits_receipt(const pw_peer *peer);
+/* Every frame up to `mark` has arrived at the peer. */
+void pw_hub_peer_received(pw_hub *hub, pw_peer *peer, uint64_t mark);
+
 /* ---- metrics ---- */
 
 typedef struct pw_hub_codec_metrics {

@@ -6,7 +6,8 @@
  * small table of functions, in the spirit of nng's transport ops:
  *
  *   hub -> transport: ops->send (queue a frame for a connection), ops->close
- *   transport -> hub: pw_hub_peer_join / _receive / _written / _leave
+ *   transport -> hub: pw_hub_peer_join / _receive / _written / _leave, and
+ *                     _received (receipts) if ops->receipts
  *
  * Threading: every call in either direction happens on the thread that owns
  * the hub. A transport with threads of its own (a library's service thread,
@@ -55,6 +56,11 @@ typedef struct pw_transport_ops {
      * Must not call into the hub from inside; the transport reports
      * pw_hub_peer_leave later, from the hub's thread, as for any close. */
     void (*close)(void *transport, void *conn, const char *reason);
+    /* The transport reports, through pw_hub_peer_received, when frames it
+     * was sent have arrived at the peer (a WebSocket pong echoing a mark).
+     * The hub then counts a FullSync as read by a plain peer only once it
+     * arrived; without receipts, from the moment it was sent. */
+    bool receipts;
 } pw_transport_ops;
 
 #ifdef __cplusplus
