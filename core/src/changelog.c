@@ -70,27 +70,6 @@ void pw__changelog_add(pw__changelog *l, uint64_t version, uint64_t origin, pw_v
     c->paths = paths;
 }
 
-static bool seg_equal(const pw_value *a, const pw_value *b)
-{
-    pw__seg x, y;
-    if (!pw__seg_read(a, &x) || !pw__seg_read(b, &y))
-        return false;
-    if (x.is_int && y.is_int)
-        return x.i == y.i;
-    pw__seg_key(&x);
-    pw__seg_key(&y);
-    return x.n == y.n && memcmp(x.s, y.s, x.n) == 0;
-}
-
-bool pw__paths_overlap(const pw_value *a, const pw_value *b)
-{
-    size_t n = pw_value_len(a), m = pw_value_len(b);
-    for (size_t i = 0; i < n && i < m; i++)
-        if (!seg_equal(pw_array_get(a, i), pw_array_get(b, i)))
-            return false;
-    return true;
-}
-
 static bool any_overlap(const pw_value *as, const pw_value *bs)
 {
     for (size_t i = 0; i < pw_value_len(as); i++)
@@ -207,7 +186,7 @@ static pw_err merge(pw_value *out)
         const pw_value *p = pw_array_get(out, i);
         size_t k = 0;
         while (k < n && k < pw_value_len(p) &&
-               seg_equal(pw_array_get(first, k), pw_array_get(p, k)))
+               pw__seg_equal(pw_array_get(first, k), pw_array_get(p, k)))
             k++;
         n = k;
     }

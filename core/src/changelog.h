@@ -45,7 +45,5 @@ bool pw__changelog_others(const pw__changelog *l, uint64_t after, uint64_t now, 
 pw_err pw__touched(const pw_value *doc, const pw_patches *p, pw_value *out);
 /* [[]]: a change of the whole document. */
 pw_err pw__touched_root(pw_value *out);
-/* One path is a prefix of the other (segments compare as in paths). */
-bool pw__paths_overlap(const pw_value *a, const pw_value *b);
 
 #endif

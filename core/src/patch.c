@@ -53,6 +53,29 @@ void pw_patches_clear(pw_patches *p)
 }
 
 /* Room for `more` patches past len; false when out of memory. */
+bool pw__seg_equal(const pw_value *a, const pw_value *b)
+{
+    pw__seg x, y;
+    if (!pw__seg_read(a, &x) || !pw__seg_read(b, &y))
+        return false;
+    if (x.is_int && y.is_int)
+        return x.i == y.i;
+    pw__seg_key(&x);
+    pw__seg_key(&y);
+    return x.n == y.n && memcmp(x.s, y.s, x.n) == 0;
+}
+
+bool pw__paths_overlap(const pw_value *a, const pw_value *b)
+{
+    if (pw_value_kind(a) != PW_ARRAY || pw_value_kind(b) != PW_ARRAY)
+        return false;
+    size_t n = pw_value_len(a), m = pw_value_len(b);
+    for (size_t i = 0; i < n && i < m; i++)
+        if (!pw__seg_equal(pw_array_get(a, i), pw_array_get(b, i)))
+            return false;
+    return true;
+}
+
 bool pw__patches_reserve(pw_patches *p, size_t more)
 {
     if (more > SIZE_MAX / sizeof(pw_patch) - p->len)

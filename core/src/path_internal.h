@@ -108,6 +108,13 @@ static inline bool pw__seg_forbidden(const pw__seg *g)
  * shortened with "..." when it does not fit; "" for the root. */
 void pw__path_text(const pw_value *path, char *buf, size_t size);
 
+/* Segments name the same place: int 3 and string "3" alike (patch.c). */
+bool pw__seg_equal(const pw_value *a, const pw_value *b);
+/* Both are paths (arrays of segments) and one is a prefix of the other:
+ * what one changes may change what the other names. Segments compare as in
+ * paths (int 3 equals "3"). patch.c. */
+bool pw__paths_overlap(const pw_value *a, const pw_value *b);
+
 /* Room for `more` patches past p->len (patch.c); false when out of memory. */
 bool pw__patches_reserve(pw_patches *p, size_t more);
 

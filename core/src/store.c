@@ -253,31 +253,6 @@ pw_err pw__store_state(pw_store *s, const char *key, size_t key_len, pw__state *
 
 /* ---------------------------------------------------------------- subscriptions */
 
-/* Segments name the same place: int 3 and string "3" alike. */
-static bool seg_equal(const pw_value *a, const pw_value *b)
-{
-    pw__seg x, y;
-    if (!pw__seg_read(a, &x) || !pw__seg_read(b, &y))
-        return false;
-    if (x.is_int && y.is_int)
-        return x.i == y.i;
-    pw__seg_key(&x);
-    pw__seg_key(&y);
-    return x.n == y.n && memcmp(x.s, y.s, x.n) == 0;
-}
-
-/* One path is a prefix of the other (either may be the shorter). */
-static bool path_touches(const pw_value *path, const pw_value *prefix)
-{
-    if (pw_value_kind(path) != PW_ARRAY)
-        return false;
-    size_t n = pw_value_len(path), m = pw_value_len(prefix);
-    for (size_t d = 0; d < n && d < m; d++)
-        if (!seg_equal(pw_array_get(path, d), pw_array_get(prefix, d)))
-            return false;
-    return true;
-}
-
 static bool sub_matches(const pw__sub *sub, const pw__state *st, pw_origin origin,
                         const pw_patches *p)
 {
@@ -286,8 +261,8 @@ static bool sub_matches(const pw__sub *sub, const pw__state *st, pw_origin origi
     if (!sub->has_prefix || origin == PW_ORIGIN_FULLSYNC)
         return true;
     for (size_t i = 0; i < p->len; i++)
-        if (path_touches(&p->items[i].path, &sub->prefix) ||
-            path_touches(&p->items[i].from, &sub->prefix))
+        if (pw__paths_overlap(&p->items[i].path, &sub->prefix) ||
+            pw__paths_overlap(&p->items[i].from, &sub->prefix))
             return true;
     return false;
 }
