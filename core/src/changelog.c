@@ -86,27 +86,15 @@ bool pw__changelog_overlaps(const pw__changelog *l, uint64_t after, uint64_t now
         return false;
     if (after + 1 < l->first)
         return true;
-    for (size_t i = 0; i < l->count; i++) {
+    /* versions are consecutive from l->first: walk (after, now] only */
+    size_t from = (size_t)(after + 1 - l->first), to = l->count;
+    if (now + 1 - l->first < to)
+        to = (size_t)(now + 1 - l->first);
+    for (size_t i = from; i < to; i++) {
         const pw__change *c = &l->ring[(l->head + i) % l->cap];
-        if (c->version <= after || c->version > now)
-            continue;
         if (skip_origin && c->origin == skip_origin)
             continue;
-        if (any_overlap(&c->paths, paths))
-            return true;
-    }
-    return false;
-}
-
-bool pw__changelog_others(const pw__changelog *l, uint64_t after, uint64_t now, uint64_t origin)
-{
-    if (after >= now)
-        return false;
-    if (after + 1 < l->first)
-        return true;
-    for (size_t i = 0; i < l->count; i++) {
-        const pw__change *c = &l->ring[(l->head + i) % l->cap];
-        if (c->version > after && c->version <= now && c->origin != origin)
+        if (!paths || any_overlap(&c->paths, paths))
             return true;
     }
     return false;

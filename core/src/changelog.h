@@ -32,13 +32,10 @@ void pw__changelog_free(pw__changelog *l);
  * then overlaps everything older. */
 void pw__changelog_add(pw__changelog *l, uint64_t version, uint64_t origin, pw_value paths);
 /* True when a change with version in (after, now] not made by skip_origin
- * (0: none skipped) touched a path overlapping one of `paths`, or when part
- * of that range is no longer held. */
+ * (0: none skipped) touched a path overlapping one of `paths` (NULL: any
+ * path), or when part of that range is no longer held. */
 bool pw__changelog_overlaps(const pw__changelog *l, uint64_t after, uint64_t now,
                             uint64_t skip_origin, const pw_value *paths);
-/* True when a change with version in (after, now] was made by another
- * origin than `origin`, or when part of that range is no longer held. */
-bool pw__changelog_others(const pw__changelog *l, uint64_t after, uint64_t now, uint64_t origin);
 
 /* The paths the list touches when applied to doc (before applying it): a
  * patch's path, or its parent array's path for ops that shift indices. */

@@ -653,7 +653,7 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
      * has seen them all (it made them): this one extends what it has seen,
      * so a lone writer is never resynced however long it writes. */
     bool saw_all = !has_base && !resync &&
-                   !pw__changelog_others(&k->log, pk->confirmed, received, peer->id);
+                   !pw__changelog_overlaps(&k->log, pk->confirmed, received, peer->id, NULL);
     k->version++;
     frame_set_clear(&k->fullsync);
     log_change(k, peer->id, touched);
