@@ -244,6 +244,18 @@ Test(serve, usage_and_startup_errors)
     run(&r, NULL, 10, (const char *const[]){"serve", "--token-file", "/nonexistent/tokens", NULL});
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "/nonexistent/tokens: cannot open"), "%s", r.err);
+    const char *bad_tokens = write_file("bad-tokens", "editor rw\nviewer maybe appstate\n");
+    run(&r, NULL, 10, (const char *const[]){"serve", "--token-file", bad_tokens, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "line 2: expected 'TOKEN rw|r [KEY...]'"), "%s", r.err);
+    char bad_state[400];
+    snprintf(bad_state, sizeof bad_state, "todo=%s", write_file("bad.json", "{\"items\":[1,}"));
+    run(&r, NULL, 10, (const char *const[]){"serve", "--state", bad_state, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "bad.json: byte"), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    run(&r, NULL, 10, (const char *const[]){"serve", "--state", "=x.json", NULL});
+    cr_assert_eq(r.status, 2);
 
     start((const char *const[]){"--quiet", NULL});
     char busy[32];
