@@ -273,7 +273,7 @@ static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, pw_ws_serv
     mo.link.url = o->mq.url;
     mo.link.prefix = o->mq.prefix;
     mo.link.client_id = o->mq.client_id;
-    if (o->mq.qos >= 0)
+    if (o->mq.qos_set)
         mo.link.qos = o->mq.qos;
     mo.link.username = o->mq.user;
     mo.link.password = o->mq.password_file ? o->mq.password : NULL;

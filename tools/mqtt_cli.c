@@ -6,12 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mqtt_cli_init(mqtt_cli *m)
-{
-    memset(m, 0, sizeof *m);
-    m->qos = -1;
-}
-
 bool mqtt_cli_built(void)
 {
 #ifdef PW_HAVE_MQTT
@@ -65,6 +59,7 @@ int mqtt_cli_option(cli *c, mqtt_cli *m, int argc, char **argv, int *i, int *sta
     int r = cli_option_value(c, "--mqtt-qos", argc, argv, i, &v, status);
     if (r > 0 && (*status = parse_int(c, "--mqtt-qos", v, 0, 2, &m->qos)) != CLI_OK)
         return -1;
+    m->qos_set |= r > 0;
     if (r != 0)
         return r;
     r = cli_option_value(c, "--mqtt-state-interval", argc, argv, i, &v, status);
@@ -77,7 +72,7 @@ int mqtt_cli_option(cli *c, mqtt_cli *m, int argc, char **argv, int *i, int *sta
 int mqtt_cli_finish(cli *c, mqtt_cli *m)
 {
     bool any = m->url || m->prefix || m->client_id || m->user || m->password_file || m->ca ||
-               m->cert || m->key || m->codec || m->qos >= 0 || m->state_interval_ms ||
+               m->cert || m->key || m->codec || m->qos_set || m->state_interval_ms ||
                m->insecure;
     if (!any)
         return CLI_OK;

@@ -11,13 +11,13 @@ typedef struct mqtt_cli {
     const char *url; /* --mqtt URL (serve) or the mqtt:// URL (connect) */
     const char *prefix, *client_id, *user, *password_file, *ca, *cert, *key;
     const char *codec; /* json | msgpack (serve: what the hub publishes) */
-    int qos;           /* -1: the default (1) */
+    int qos;           /* when qos_set; else the default (1) */
+    bool qos_set;
     int state_interval_ms;
     bool insecure;
     char password[256]; /* read from password_file */
 } mqtt_cli;
 
-void mqtt_cli_init(mqtt_cli *m);
 /* Takes argv[*i] if it is an --mqtt* option (advancing *i past its value):
  * 1 taken, 0 not ours, -1 a usage error (*status set). */
 int mqtt_cli_option(cli *c, mqtt_cli *m, int argc, char **argv, int *i, int *status);
