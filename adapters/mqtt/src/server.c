@@ -7,8 +7,10 @@
  * only when paho completes the publish, so the hub's queue budget bounds
  * what waits for the broker. The ingress gets what devices publish on
  * `edit`; its errors go to `error`, its FullSyncs (answers to resync)
- * become a republished retained state. Retained states are otherwise
- * republished at most once per interval while a key changes. */
+ * become a republished retained state. Otherwise a changed key's retained
+ * state is republished at once if the last was an interval ago, else when
+ * the interval is over: at most once per interval, and never more than an
+ * interval behind. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,8 @@ typedef struct skey {
     size_t len;
     uint64_t published; /* version of the last retained state published */
     bool dirty;         /* changed since */
+    int64_t state_at;   /* when the last one was published */
+    int64_t state_due;  /* dirty: when the next may be */
     bool resync;        /* a device asked: republish now */
     bool unusable;      /* cannot be a topic level: logged once */
     int64_t resync_after;
@@ -45,7 +49,6 @@ struct pw_mqtt_server {
     size_t state_inflight;
     skey *keys;
     size_t nkeys, capkeys;
-    int64_t next_state_at;
     pw_mqtt_server_stats st;
 };
 
@@ -119,6 +122,22 @@ static bool publish(pw_mqtt_server *s, const char *topic, const pw_frame *f, boo
     return true;
 }
 
+static void mark_dirty(pw_mqtt_server *s, skey *k)
+{
+    if (k->dirty)
+        return;
+    k->dirty = true;
+    int64_t earliest = k->state_at + s->o.state_interval_ms, now = now_ms();
+    k->state_due = earliest > now ? earliest : now;
+}
+
+static void published_state(skey *k, uint64_t seq)
+{
+    k->published = seq > k->published ? seq : k->published;
+    k->dirty = false;
+    k->state_at = now_ms();
+}
+
 /* The retained state of k, now, from the hub's shared FullSync frame. */
 static void publish_state(pw_mqtt_server *s, skey *k, bool force)
 {
@@ -129,8 +148,7 @@ static void publish_state(pw_mqtt_server *s, skey *k, bool force)
     if (f && (force || f->seq > k->published) && publish(s, topic, f, true, STATE, f->len)) {
         s->state_inflight += f->len;
         s->st.states++;
-        k->published = f->seq;
-        k->dirty = false;
+        published_state(k, f->seq);
     } else if (f && f->seq <= k->published) {
         k->dirty = false;
     }
@@ -151,15 +169,14 @@ static void reader_frame(pw_mqtt_server *s, pw_frame *f)
             if (mq_topic(st, sizeof st, lo(s)->prefix, k->name, k->len, "state") &&
                 publish(s, st, f, true, READER, 0)) {
                 s->st.states++;
-                k->published = f->seq > k->published ? f->seq : k->published;
-                k->dirty = false;
+                published_state(k, f->seq);
             }
         } else if (f->kind == PW_FRAME_PATCHES) {
             sent = publish(s, topic, f, false, READER, f->len);
-            k->dirty = true;
+            mark_dirty(s, k);
         }
         if (!sent)
-            k->dirty = true; /* the next state tells what was missed */
+            mark_dirty(s, k); /* the next state tells what was missed */
     }
     if (!sent)
         s->reader_unsent += f->len;
@@ -309,19 +326,18 @@ static void settle(pw_mqtt_server *s)
 static void republish(pw_mqtt_server *s)
 {
     int64_t now = now_ms();
-    bool tick = now >= s->next_state_at;
     for (size_t i = 0; i < s->nkeys && mqlink_is_connected(s->link); i++) {
         skey *k = &s->keys[i];
         if (k->resync && now >= k->resync_after) {
             k->resync = false;
             k->resync_after = now + RESYNC_SPACING_MS;
             publish_state(s, k, true);
-        } else if (tick && k->dirty) {
+        } else if (k->dirty && now >= k->state_due) {
             publish_state(s, k, false);
+            if (k->dirty) /* the broker is behind: try again an interval later */
+                k->state_due = now + s->o.state_interval_ms;
         }
     }
-    if (tick)
-        s->next_state_at = now + s->o.state_interval_ms;
 }
 
 int pw_mqtt_server_next_ms(const pw_mqtt_server *s)
@@ -330,7 +346,7 @@ int pw_mqtt_server_next_ms(const pw_mqtt_server *s)
     int64_t now = now_ms();
     for (size_t i = 0; i < s->nkeys && mqlink_is_connected(s->link); i++) {
         const skey *k = &s->keys[i];
-        int64_t at = k->resync ? k->resync_after : k->dirty ? s->next_state_at : -1;
+        int64_t at = k->resync ? k->resync_after : k->dirty ? k->state_due : -1;
         if (at < 0)
             continue;
         int ms = at <= now ? 0 : (int)(at - now);
