@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "child.h"
 #include "jsonv.h"
 #include "patchwire/codec.h"
 #include "patchwire/hub.h"
@@ -572,4 +573,125 @@ Test(mqtt, tls_passwords_and_the_acl_example)
     }
     cr_assert(!w.open, "a wrong password was let in");
     device_free(&w);
+}
+
+/* ---- patchwire serve with --ws and --mqtt, mosquitto_sub and mosquitto_pub ---- */
+
+static char *slurp(const char *path)
+{
+    static char buf[16384];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+Test(mqtt, serve_bridges_websocket_clients_and_mqtt_devices)
+{
+    const char *cli = getenv("PW_CLI");
+    cr_assert(cli, "PW_CLI not set");
+    child_serve s;
+    char why[512];
+    const char *extra[] = {"--mqtt", B.url, "--mqtt-state-interval", "100", NULL};
+    cr_assert(child_serve_start(&s, extra, 10000, why, sizeof why), "%s", why);
+    char cmd[2048];
+    /* the retained state, for a subscriber that comes after the hub */
+    snprintf(cmd, sizeof cmd,
+             "timeout 10 mosquitto_sub -p %d -t patchwire/appstate/state -C 1 -W 8 > %s", B.port,
+             broker_path(&B, "state.txt"));
+    int rc = system(cmd);
+    cr_assert_eq(rc, 0, "no retained state (exit %d)", rc);
+    cr_assert(strstr(slurp(broker_path(&B, "state.txt")),
+                     "{\"type\":\"fullsync\",\"key\":\"appstate\",\"seq\":1,\"data\":{\"items\":[]}}"),
+              "%s", slurp(broker_path(&B, "state.txt")));
+    /* a subscriber to the changes, in the background */
+    snprintf(cmd, sizeof cmd,
+             "timeout 15 mosquitto_sub -p %d -t patchwire/appstate/patches -C 2 -W 12 > %s & "
+             "echo $! > %s",
+             B.port, broker_path(&B, "changes.txt"), broker_path(&B, "sub.pid"));
+    cr_assert_eq(system(cmd), 0);
+    nanosleep(&(struct timespec){.tv_nsec = 300000000}, NULL);
+    /* a device edits */
+    snprintf(cmd, sizeof cmd,
+             "mosquitto_pub -p %d -t patchwire/appstate/edit -m "
+             "'{\"type\":\"patches\",\"key\":\"appstate\",\"id\":\"dev:1\",\"data\":[{\"op\":\"add\","
+             "\"path\":[\"items\",0],\"value\":{\"id\":\"d1\",\"title\":\"from mqtt\"}}]}'",
+             B.port);
+    cr_assert_eq(system(cmd), 0);
+    /* a WebSocket client sees it and edits too */
+    snprintf(cmd, sizeof cmd,
+             "echo '[{\"op\":\"add\",\"path\":[\"items\",1],\"value\":{\"id\":\"w1\",\"title\":"
+             "\"from web\"}}]' | timeout 15 %s connect --timeout 10 %s > %s 2>&1",
+             cli, s.ws_url, broker_path(&B, "connect.txt"));
+    for (int i = 0; i < 50; i++) { /* the device's edit first: the web edit is built on it */
+        char *st = NULL;
+        snprintf(why, sizeof why, "timeout 5 mosquitto_sub -p %d -t patchwire/appstate/state -C 1 "
+                                  "-W 4 > %s",
+                 B.port, broker_path(&B, "state.txt"));
+        if (system(why) == 0 && (st = slurp(broker_path(&B, "state.txt"))) && strstr(st, "from mqtt"))
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+    }
+    rc = system(cmd);
+    char *out = slurp(broker_path(&B, "connect.txt"));
+    cr_assert_eq(rc, 0, "connect failed: %s", out);
+    cr_assert(strstr(out, "from mqtt"), "the web client did not see the device's edit: %s", out);
+    /* the device side saw both changes, in order */
+    char pidbuf[32];
+    snprintf(pidbuf, sizeof pidbuf, "%s", slurp(broker_path(&B, "sub.pid")));
+    pid_t sub = (pid_t)atoi(pidbuf);
+    for (int i = 0; i < 150 && kill(sub, 0) == 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+    if (kill(sub, 0) == 0)
+        kill(sub, SIGKILL);
+    char *changes = slurp(broker_path(&B, "changes.txt"));
+    char *a = strstr(changes, "\"seq\":2,\"id\":\"dev:1\""), *b = strstr(changes, "from web");
+    cr_assert(a && b && a < b, "the MQTT subscriber missed a change: %s", changes);
+    cr_assert_eq(child_serve_stop(&s, 5000) & 0xff7f, 0, "serve did not stop cleanly");
+}
+
+Test(mqtt, serve_without_a_reachable_broker_keeps_serving_websocket_and_says_so)
+{
+    broker_stop(&B, false);
+    child_serve s;
+    char why[512];
+    char log[192];
+    snprintf(log, sizeof log, "%s", broker_path(&B, "serve.log"));
+    const char *extra[] = {"--mqtt", B.url, NULL};
+    cr_assert(child_serve_start_with(&s, extra, log, 10000, why, sizeof why), "%s", why);
+    const char *cli = getenv("PW_CLI");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "timeout 10 %s connect --timeout 5 %s < /dev/null > /dev/null", cli,
+             s.ws_url);
+    cr_assert_eq(system(cmd), 0, "WebSocket clients are not served while the broker is away");
+    char why2[256];
+    cr_assert(broker_start(&B, 5000, why2, sizeof why2), "%s", why2);
+    bool connected = false;
+    for (int i = 0; i < 100 && !connected; i++) {
+        nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+        connected = strstr(slurp(log), "connected as patchwire-hub") != NULL;
+    }
+    char *text = slurp(log);
+    cr_assert(strstr(text, "cannot connect"), "no line says the broker is away: %s", text);
+    cr_assert(connected, "the hub did not connect once the broker came: %s", text);
+    child_serve_stop(&s, 5000);
+}
+
+Test(mqtt, serve_refuses_bad_mqtt_options_with_a_usage_error)
+{
+    const char *cli = getenv("PW_CLI");
+    char cmd[1024];
+    const char *bad[] = {"--mqtt http://127.0.0.1:1", "--mqtt-qos 1", "--mqtt mqtt://h:1 --mqtt-qos 3",
+                         "--mqtt mqtt://h:1 --mqtt-codec xml",
+                         "--mqtt mqtt://h:1 --mqtt-password-file /nonexistent"};
+    const int want[] = {1, 2, 2, 2, 2};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(cmd, sizeof cmd, "timeout 10 %s serve --no-static --ws 127.0.0.1:0 %s >/dev/null 2>&1",
+                 cli, bad[i]);
+        int rc = system(cmd);
+        cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == want[i], "serve %s: exit %d, want %d", bad[i],
+                  WEXITSTATUS(rc), want[i]);
+    }
 }
