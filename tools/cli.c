@@ -58,7 +58,7 @@ int cli_usage_error(const cli *c, const char *fmt, ...)
     va_start(ap, fmt);
     report(c, fmt, ap);
     va_end(ap);
-    fputs(c->usage, stderr);
+    fprintf(stderr, "Try 'patchwire %s --help'.\n", c->name);
     return CLI_USAGE;
 }
 

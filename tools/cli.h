@@ -1,7 +1,7 @@
 /* cli.h - what the patchwire subcommands share: options, reporting, I/O of values.
  *
  * Exit codes: 0 success, 1 failure (one line on stderr, nothing on stdout),
- * 2 usage error (the command's usage on stderr). */
+ * 2 usage error (one line and a hint to run --help, on stderr). */
 #ifndef PW_CLI_H
 #define PW_CLI_H
 
@@ -30,7 +30,8 @@ void cli_init(cli *c, const char *name, const char *usage);
  * escaped, so input echoed in a message cannot break the line). Returns
  * CLI_FAIL. */
 CLI_PRINTF(2, 3) int cli_fail(const cli *c, const char *fmt, ...);
-/* The message, then the usage, on stderr. Returns CLI_USAGE. */
+/* The message, then "Try 'patchwire NAME --help'.", on stderr. Returns
+ * CLI_USAGE. */
 CLI_PRINTF(2, 3) int cli_usage_error(const cli *c, const char *fmt, ...);
 
 /* Handles the options every subcommand takes: -h/--help and the decode limits

@@ -200,12 +200,16 @@ static void expect_fail(result *r, const char *prefix)
     cr_expect(starts_with(r->err, prefix), "stderr '%s' should start with '%s'", r->err, prefix);
 }
 
-/* Usage error: exit 2, nothing on stdout, a message and the usage on stderr. */
+/* Usage error: exit 2, nothing on stdout, on stderr one line that says what
+ * is wrong and one that points at the help, not the whole help. */
 static void expect_usage_error(result *r)
 {
     cr_expect_eq(r->status, 2, "exit %d, stderr: %s", r->status, r->err);
     cr_expect_eq(r->out_len, 0, "stdout: %s", r->out);
-    cr_expect(strstr(r->err, "usage: patchwire") != NULL, "stderr: %s", r->err);
+    cr_expect_eq(count_lines(r->err), 2, "stderr: %s", r->err);
+    const char *hint = strstr(r->err, "\nTry 'patchwire ");
+    cr_expect(hint && strstr(hint, " --help'.\n") && !strstr(r->err, "usage:"), "stderr: %s",
+              r->err);
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -753,9 +757,20 @@ Test(cli, unknown_top_level_option_is_a_usage_error)
     result_free(&r);
 }
 
-Test(cli, no_arguments_is_a_usage_error)
+Test(cli, no_arguments_prints_the_usage)
 {
     result r = run_in(NULL, (const char *const[]){NULL});
+    cr_expect_eq(r.status, 2);
+    cr_expect_eq(r.out_len, 0);
+    cr_expect(starts_with(r.err, "usage: patchwire <command>"), "%s", r.err);
+    result_free(&r);
+}
+
+Test(cli, a_usage_error_names_the_command_in_its_hint)
+{
+    result r = RUN("apply", "--frobnicate", "a", "b");
     expect_usage_error(&r);
+    cr_expect_str_eq(r.err, "patchwire apply: unknown option '--frobnicate'\n"
+                            "Try 'patchwire apply --help'.\n");
     result_free(&r);
 }
