@@ -7,7 +7,10 @@
 
 #include <stdbool.h>
 
+#include <stddef.h>
+
 #include "patchwire/codec.h"
+#include "patchwire/error.h"
 #include "patchwire/value.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -57,6 +60,10 @@ int cli_read_value(cli *c, const char *path, const char *label, const pw_codec *
 /* Encodes v with codec and writes it to stdout, JSON followed by a newline.
  * Returns CLI_OK or CLI_FAIL after reporting. */
 int cli_write_value(cli *c, const pw_value *v, const pw_codec *codec);
+
+/* The message of a decode error for "byte N: <text>": err's message (or
+ * rc's text) in buf, without its own " at byte N" when N is the offset. */
+const char *cli_error_text(const pw_error *err, pw_err rc, char *buf, size_t cap);
 
 /* The name to show for a path: "stdin" for "-". */
 const char *cli_input_name(const char *path);

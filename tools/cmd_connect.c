@@ -241,8 +241,11 @@ static void apply_line(session *s, const line *l)
 {
     pw_value list;
     pw_error err;
-    if (pw_codec_json.decode((const uint8_t *)l->text, l->len, &s->c->lim, &list, &err) != PW_OK) {
-        s->status = cli_fail(s->c, "input: byte %zu: %s", err.offset, err.msg);
+    pw_err rc = pw_codec_json.decode((const uint8_t *)l->text, l->len, &s->c->lim, &list, &err);
+    if (rc != PW_OK) {
+        char text[sizeof err.msg];
+        s->status =
+            cli_fail(s->c, "input: byte %zu: %s", err.offset, cli_error_text(&err, rc, text, sizeof text));
         return;
     }
     pw_patches p;

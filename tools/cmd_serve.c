@@ -44,6 +44,7 @@ static const char usage[] =
     "  --max-message-bytes N   refuse messages larger than N bytes (default 64 MiB)\n"
     "  --max-queue-bytes N     bytes queued for a slow peer before it is resynced\n"
     "                          (default 8 MiB)\n"
+    "  --max-bytes N           the same as --max-message-bytes\n"
     "  --max-depth N           refuse documents nested deeper than N (default 512)\n"
     "  --quiet                 log errors only\n"
     "  --verbose               log more (libwebsockets' own notices too)\n"
@@ -126,6 +127,12 @@ static int parse_listen(cli *c, const char *s, char *host, size_t host_cap, int 
     return CLI_OK;
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return path && path[0] && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
 {
     int status = CLI_OK;
@@ -190,13 +197,9 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
         return cli_usage_error(c, "--tls-cert and --tls-key go together");
     if (o->static_dir && o->no_static)
         return cli_usage_error(c, "--static and --no-static exclude each other");
+    if (o->static_dir && !is_dir(o->static_dir))
+        return cli_fail(c, "--static %s: not a directory", o->static_dir);
     return CLI_OK;
-}
-
-static bool is_dir(const char *path)
-{
-    struct stat st;
-    return path && path[0] && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static int load_states(cli *c, const serve_opts *o, pw_hub *hub)

@@ -84,7 +84,7 @@ static pw_err read_known(const pw_value *v, pw_msg_type t, pw_msg *m, pw_error *
         return pw_error_set(err, PW_EMSG, "%s message: missing \"key\"", tn);
     if (pw_value_kind(key) != PW_STRING)
         return pw_error_set(err, PW_EMSG, "%s message: \"key\" is %s, not a string", tn,
-                            pw_kind_name(pw_value_kind(key)));
+                            pw_kind_phrase(pw_value_kind(key)));
     size_t klen;
     pw_value_str(key, &klen);
     if (klen == 0)
@@ -94,14 +94,14 @@ static pw_err read_known(const pw_value *v, pw_msg_type t, pw_msg *m, pw_error *
             return pw_error_set(err, PW_EMSG, "%s message: \"seq\" is negative (%lld)", tn,
                                 (long long)pw_value_int(seq));
         return pw_error_set(err, PW_EMSG, "%s message: \"seq\" is %s, not an integer", tn,
-                            pw_kind_name(pw_value_kind(seq)));
+                            pw_kind_phrase(pw_value_kind(seq)));
     }
     if (!data)
         return pw_error_set(err, PW_EMSG, "%s message: missing \"data\"", tn);
     if (t == PW_MSG_PATCHES) {
         if (pw_value_kind(data) != PW_ARRAY)
             return pw_error_set(err, PW_EMSG, "patches message: \"data\" is %s, not an array",
-                                pw_kind_name(pw_value_kind(data)));
+                                pw_kind_phrase(pw_value_kind(data)));
         pw_err rc = pw_patches_from_value(data, &m->patches, err);
         if (rc)
             return rc;
@@ -123,13 +123,13 @@ pw_err pw_msg_from_value(const pw_value *v, pw_msg *m, pw_error *err)
     pw_error_clear(err);
     if (pw_value_kind(v) != PW_OBJECT)
         return pw_error_set(err, PW_EMSG, "message is %s, not an object",
-                            pw_kind_name(pw_value_kind(v)));
+                            pw_kind_phrase(pw_value_kind(v)));
     const pw_value *type = field(v, "type");
     if (!type)
         return pw_error_set(err, PW_EMSG, "message: missing \"type\"");
     if (pw_value_kind(type) != PW_STRING)
         return pw_error_set(err, PW_EMSG, "message: \"type\" is %s, not a string",
-                            pw_kind_name(pw_value_kind(type)));
+                            pw_kind_phrase(pw_value_kind(type)));
     pw_msg_type t = type_of(type);
     pw_err rc = t == PW_MSG_UNKNOWN ? read_unknown(v, type, m) : read_known(v, t, m, err);
     if (rc)

@@ -604,6 +604,31 @@ Test(cli, convert_invalid_json_reports_the_byte_offset)
     result_free(&r);
 }
 
+Test(cli, a_decode_error_names_the_byte_once)
+{
+    result r = RUN_IN("{\"items\":[}", "convert");
+    expect_fail(&r, "patchwire convert: byte 10: unexpected '}', expected a value\n");
+    result_free(&r);
+    const char *doc = write_file("doc.json", "{\"items\":[1,}");
+    r = RUN_IN("[]", "apply", doc, "-");
+    expect_fail(&r, "");
+    cr_expect(strstr(r.err, "byte 12") && !strstr(strstr(r.err, "byte 12") + 1, "byte 12"), "%s",
+              r.err);
+    result_free(&r);
+}
+
+Test(cli, errors_name_a_kind_with_its_article)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    result r = RUN_IN("[1]", "apply", doc, "-");
+    expect_fail(&r, "patchwire apply: stdin: patch 0");
+    cr_expect(strstr(r.err, "a patch must be an object, not an integer\n"), "%s", r.err);
+    result_free(&r);
+    r = RUN_IN("[{\"op\":\"add\",\"path\":{},\"value\":1}]", "apply", doc, "-");
+    cr_expect(strstr(r.err, "path is an object, not an array"), "%s", r.err);
+    result_free(&r);
+}
+
 Test(cli, convert_invalid_utf8_reports_the_byte_offset)
 {
     result r = RUN_IN("[\"ab\xff\"]", "convert");
@@ -773,4 +798,89 @@ Test(cli, a_usage_error_names_the_command_in_its_hint)
     cr_expect_str_eq(r.err, "patchwire apply: unknown option '--frobnicate'\n"
                             "Try 'patchwire apply --help'.\n");
     result_free(&r);
+}
+
+/* ---------------------------------------------------------------- help and scripts */
+
+/* Every "--option" string literal in a source file, as "|--a|--b|". */
+static void options_in_source(const char *path, char *out, size_t cap)
+{
+    size_t len;
+    char *src = read_file(path, &len);
+    size_t n = 0;
+    out[n++] = '|';
+    out[n] = '\0';
+    for (char *p = strstr(src, "\"--"); p; p = strstr(p + 1, "\"--")) {
+        size_t k = strspn(p + 1, "-abcdefghijklmnopqrstuvwxyz");
+        if (p[1 + k] != '"' || k < 3)
+            continue;
+        char opt[64];
+        snprintf(opt, sizeof opt, "|%.*s|", (int)k, p + 1);
+        if (!strstr(out, opt) && n + k + 2 < cap) {
+            memcpy(out + n, opt + 1, k + 1);
+            n += k + 1;
+            out[n] = '\0';
+        }
+    }
+    free(src);
+}
+
+Test(cli, each_help_lists_every_option_its_command_accepts)
+{
+    const char *src = getenv("PW_SOURCE_DIR");
+    cr_assert(src && *src, "PW_SOURCE_DIR must name the source tree");
+    static const char *const cmds[] = {"apply", "diff", "convert", "serve", "connect"};
+    char common[512], own[2048], path[1024];
+    snprintf(path, sizeof path, "%s/tools/cli.c", src);
+    options_in_source(path, common, sizeof common);
+    cr_assert(strstr(common, "|--max-bytes|"), "%s", common);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        result r = RUN(cmds[i], "--help");
+        if (r.status != 0 && i >= 3) { /* built without the WebSocket adapter */
+            result_free(&r);
+            continue;
+        }
+        cr_assert_eq(r.status, 0, "%s --help: %s", cmds[i], r.err);
+        snprintf(path, sizeof path, "%s/tools/cmd_%s.c", src, cmds[i]);
+        options_in_source(path, own, sizeof own);
+        const char *lists[] = {common, own};
+        for (int l = 0; l < 2; l++)
+            for (const char *o = lists[l] + 1, *bar; (bar = strchr(o, '|')); o = bar + 1) {
+                char opt[80];
+                snprintf(opt, sizeof opt, " %.*s", (int)(bar - o), o);
+                const char *at = strstr(r.out, opt);
+                char after = at ? at[strlen(opt)] : '\0';
+                cr_expect(at && (after == ' ' || after == '\n' || after == ',' || after == '='),
+                          "'%s --help' does not list %s", cmds[i], opt + 1);
+            }
+        result_free(&r);
+    }
+}
+
+Test(cli, install_deps_help_installs_nothing)
+{
+    const char *src = getenv("PW_SOURCE_DIR");
+    cr_assert(src && *src, "PW_SOURCE_DIR must name the source tree");
+    /* stand-ins for every installer the script could run: each leaves a mark */
+    const char *mark = tmp_path("ran");
+    static const char *const tools[] = {"apt-get", "sudo", "npm", "node"};
+    for (size_t i = 0; i < 4; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "#!/bin/sh\necho \"$0 $*\" >> '%s'\nexit 1\n", mark);
+        const char *p = write_file(tools[i], text);
+        cr_assert_eq(chmod(p, 0700), 0);
+    }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "PATH='%s':\"$PATH\" '%s/scripts/install-deps' --help >'%s/out' 2>&1",
+             dir, src, dir);
+    tmp_path("out");
+    int status = system(cmd);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+    cr_expect_eq(access(mark, F_OK), -1, "--help ran an installer");
+    size_t len;
+    char out_path[300];
+    snprintf(out_path, sizeof out_path, "%s/out", dir);
+    char *out = read_file(out_path, &len);
+    cr_expect(starts_with(out, "usage: scripts/install-deps"), "%s", out);
+    free(out);
 }

@@ -370,7 +370,7 @@ static pw_err check_options(const pw_ws_server_options *o, pw_error *err)
             return pw_error_set(err, PW_EIO, "cannot read TLS file %s", files[i]);
     struct stat st;
     if (o->static_dir && (stat(o->static_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-        return pw_error_set(err, PW_EINVAL, "static_dir %s is not a directory", o->static_dir);
+        return pw_error_set(err, PW_EINVAL, "static files: %s is not a directory", o->static_dir);
     return PW_OK;
 }
 
