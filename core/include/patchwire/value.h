@@ -57,7 +57,7 @@ typedef struct pw_value {
 } pw_value;
 
 /* ---- scalars: never allocate, never fail ---- */
-static inline pw_value pw_null(void) { pw_value v = {0}; return v; }
+static inline pw_value pw_null(void) { pw_value v = {0, 0, {0}, {0}}; return v; }
 pw_value pw_bool(bool b);
 pw_value pw_int(int64_t i);
 /* NaN and infinities have no JSON form; pw_double stores them as given, the
