@@ -4,6 +4,7 @@
  * thread, serviced in a loop that a signal ends; everything else is turning
  * options into pw_hub_options and pw_ws_server_options. */
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,23 @@ static bool is_dir(const char *path)
     return path && path[0] && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* The address to bind for host, numeric (a name is resolved here, so the
+ * server binds what it was told or fails with the reason). */
+static int resolve_host(cli *c, const char *host, char *out, size_t cap)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0)
+        return cli_fail(c, "--ws: cannot resolve %s: %s", host,
+                        rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+    if (rc != 0)
+        return cli_fail(c, "--ws: cannot resolve %s: %s", host, gai_strerror(rc));
+    return CLI_OK;
+}
+
 static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
 {
     int status = CLI_OK;
@@ -257,6 +275,9 @@ int cmd_serve(int argc, char **argv)
     snprintf(host, sizeof host, "127.0.0.1");
     if (o.host_port && (status = parse_listen(&c, o.host_port, host, sizeof host, &port)) != CLI_OK)
         return status;
+    char bind_host[256];
+    if ((status = resolve_host(&c, host, bind_host, sizeof bind_host)) != CLI_OK)
+        return status;
 
     pw_hub_options ho;
     pw_hub_options_init(&ho);
@@ -287,7 +308,7 @@ int cmd_serve(int argc, char **argv)
     if (status == CLI_OK) {
         pw_ws_server_options so;
         pw_ws_server_options_init(&so);
-        so.host = host;
+        so.host = bind_host;
         so.port = port;
         so.static_dir = o.static_dir;
         if (!o.static_dir && !o.no_static && is_dir(PW_WEB_DIR))

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,9 +264,78 @@ Test(serve, usage_and_startup_errors)
     run(&r, NULL, 10, (const char *const[]){"serve", "--ws", busy, "--no-static", NULL});
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "cannot listen on"), "%s", r.err);
+    cr_assert(strstr(r.err, ": address in use\n"), "%s", r.err);
     cr_assert_str_eq(r.out, "");
     run(&r, NULL, 10, (const char *const[]){"connect", "--timeout", "x", url(), NULL});
     cr_assert_eq(r.status, 2);
+}
+
+/* serve prints its URL only once it listens, and otherwise says why not. */
+static void expect_no_listen(const char *ws, const char *why)
+{
+    result r;
+    run(&r, NULL, 10, (const char *const[]){"serve", "--ws", ws, "--no-static", NULL});
+    cr_expect_eq(r.status, 1, "--ws %s: exit %d, %s", ws, r.status, r.err);
+    cr_expect_str_eq(r.out, "", "--ws %s", ws);
+    cr_expect(strstr(r.err, why), "--ws %s: '%s' does not say '%s'", ws, r.err, why);
+}
+
+Test(serve, names_the_real_reason_it_cannot_listen)
+{
+    expect_no_listen("nosuchhost.invalid:9001", "patchwire serve: --ws: cannot resolve nosuchhost.invalid");
+    /* a documentation address (RFC 5737): bound to nothing here, nothing is sent */
+    expect_no_listen("192.0.2.1:9009",
+                     "patchwire serve: cannot listen on 192.0.2.1:9009: address not available");
+    result r;
+    run(&r, NULL, 10, (const char *const[]){"serve", "--static", "/nonexistent", NULL});
+    cr_expect_eq(r.status, 1);
+    cr_expect_str_eq(r.err, "patchwire serve: --static /nonexistent: not a directory\n");
+}
+
+Test(serve, a_privileged_port_is_refused_with_the_reason)
+{
+    if (getuid() != 0) {
+        expect_no_listen("127.0.0.1:1", "cannot listen on 127.0.0.1:1: permission denied");
+        return;
+    }
+    /* as root: the same as an unprivileged user (nobody), in a child */
+    char err_path[300];
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    cr_assert_eq(chmod(dir, 0777), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        int o = open("/dev/null", O_WRONLY);
+        if (e < 0 || o < 0 || dup2(e, 2) < 0 || dup2(o, 1) < 0 || setgid(65534) != 0 ||
+            setuid(65534) != 0)
+            _exit(126);
+        execl(getenv("PW_CLI"), getenv("PW_CLI"), "serve", "--ws", "127.0.0.1:1", "--no-static",
+              (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) != pid; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    if (kill(pid, 0) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cr_assert_fail("serve kept running on a port it may not bind");
+    }
+    char err[1024];
+    slurp(err_path, err, sizeof err);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, err);
+    cr_expect(strstr(err, "cannot listen on 127.0.0.1:1: permission denied"), "%s", err);
+}
+
+Test(serve, a_host_name_is_resolved_and_its_real_port_printed)
+{
+    result r;
+    /* killed after 2 s: it runs until then */
+    run(&r, NULL, 2, (const char *const[]){"serve", "--ws", "localhost:0", "--no-static", NULL});
+    int port = 0;
+    cr_expect_eq(sscanf(r.out, "patchwire serve: http://localhost:%d/", &port), 1, "%s", r.out);
+    cr_expect_gt(port, 0, "%s", r.out);
 }
 
 Test(serve, logs_connects_and_stops_on_sigterm)
