@@ -25,6 +25,7 @@ typedef struct rkey {
     size_t stale;       /* of them, sent before the last FullSync arrived */
     pw_patches buffer;  /* local changes made while one was in flight */
     uint64_t buffer_base;
+    uint64_t sent_base; /* of the last patches message sent */
 } rkey;
 
 struct pw_replica {
@@ -88,6 +89,21 @@ static bool send_value(pw_replica *r, const pw_value *v)
                         r->opts.send_userdata) == PW_OK;
 }
 
+static void emit(pw_replica *r, const rkey *k, pw_replica_event_type type, const pw_patches *p,
+                 uint64_t seq, const char *message)
+{
+    if (!r->opts.on_event)
+        return;
+    pw_replica_event ev = {.type = type,
+                           .key = k->name,
+                           .key_len = k->len,
+                           .base = k->sent_base,
+                           .seq = seq,
+                           .patches = p,
+                           .message = message};
+    r->opts.on_event(&ev, r->opts.on_event_userdata);
+}
+
 static pw_err set_str(pw_value *obj, const char *name, const char *s, size_t n)
 {
     pw_value v;
@@ -126,7 +142,9 @@ static void send_patches(pw_replica *r, rkey *k, const pw_patches *p, uint64_t b
         return;
     }
     k->outstanding++;
+    k->sent_base = base;
     r->st.sent++;
+    emit(r, k, PW_REPLICA_SENT, p, 0, NULL);
 }
 
 static bool buffer_append(rkey *k, const pw_patches *p)
@@ -260,8 +278,9 @@ static void take_patches(pw_replica *r, rkey *k, const pw_msg *m)
     k->seq = m->seq;
 }
 
-/* An answer to the oldest unanswered patches message of the key. */
-static void take_answer(pw_replica *r, rkey *k, const pw_msg *m, bool ack)
+/* An answer to the oldest unanswered patches message of the key; message:
+ * the hub's reason when it refused it. */
+static void take_answer(pw_replica *r, rkey *k, const pw_msg *m, bool ack, const char *message)
 {
     if (k->outstanding == 0)
         return;
@@ -272,9 +291,14 @@ static void take_answer(pw_replica *r, rkey *k, const pw_msg *m, bool ack)
             request_resync(r, k);
         return;
     }
-    if (!ack || k->waiting)
+    if (!ack) {
+        emit(r, k, PW_REPLICA_REFUSED, NULL, 0, message);
+        return;
+    }
+    if (k->waiting)
         return;
     r->st.acked++;
+    emit(r, k, PW_REPLICA_ACCEPTED, NULL, m->has_seq ? m->seq : 0, NULL);
     if (!m->has_seq || m->seq != k->seq + 1) {
         request_resync(r, k);
         return;
@@ -317,26 +341,25 @@ pw_err pw_replica_receive(pw_replica *r, const uint8_t *p, size_t n, pw_error *e
             take_patches(r, k, &m);
     } else if (pw_value_str_eq(&m.type_name, "ack", 3)) {
         if (k)
-            take_answer(r, k, &m, true);
+            take_answer(r, k, &m, true, NULL);
     } else if (pw_value_str_eq(&m.type_name, "error", 5)) {
         r->st.errors++;
+        const pw_value *t = pw_object_get(&m.data, "message", 7);
+        size_t tlen = 0;
+        const char *text = t ? pw_value_str(t, &tlen) : NULL;
+        char buf[512];
+        tlen = text ? (tlen < sizeof buf ? tlen : sizeof buf - 1) : 0;
+        memcpy(buf, text ? text : "", tlen);
+        buf[tlen] = '\0';
         if (k) {
-            take_answer(r, k, &m, false);
+            take_answer(r, k, &m, false, buf);
             if (m.has_seq) /* the hub follows it with a FullSync */
                 k->waiting = true;
             else if (k->synced)
                 request_resync(r, k);
         }
-        if (r->opts.on_error) {
-            const pw_value *t = pw_object_get(&m.data, "message", 7);
-            size_t tlen = 0;
-            const char *text = t ? pw_value_str(t, &tlen) : NULL;
-            char buf[512];
-            tlen = text ? (tlen < sizeof buf ? tlen : sizeof buf - 1) : 0;
-            memcpy(buf, text ? text : "", tlen);
-            buf[tlen] = '\0';
+        if (r->opts.on_error)
             r->opts.on_error(key, klen, buf, r->opts.on_error_userdata);
-        }
     }
     pw_msg_clear(&m);
     return rc;

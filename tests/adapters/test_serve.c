@@ -226,12 +226,120 @@ Test(serve, the_token_file_decides_who_reads_and_writes)
     state_of("appstate", "viewer", s, sizeof s);
     cr_assert(strstr(s, "\"data\":{\"items\":[],\"x\":2}"), "%s", s);
 
-    /* no token: never gets the state */
-    const char *anonymous[] = {"connect", "--timeout", "2", url(), NULL};
+    /* no token: never gets the state, and is told so without a --timeout */
+    const char *anonymous[] = {"connect", url(), NULL};
     run(&r, NULL, 30, anonymous);
     cr_assert_eq(r.status, 1);
     cr_assert_str_eq(r.out, "");
-    cr_assert(strstr(r.err, "timed out"), "%s", r.err);
+    cr_assert_str_eq(r.err, "patchwire connect: connected, but the hub sent no state in 5 s: this "
+                            "peer may read nothing (a missing or wrong --token?)\n");
+}
+
+Test(serve, connect_prints_a_refused_edit_and_why)
+{
+    const char *tokens = write_file("tokens", "viewer r appstate\n");
+    start((const char *const[]){"--quiet", "--token-file", tokens, NULL});
+    result r;
+    const char *viewer[] = {"connect", "--token", "viewer", "--timeout", "10", url(), NULL};
+    run(&r, "[{\"op\":\"replace\",\"path\":[\"x\"],\"value\":1}]\n", 30, viewer);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.out, "{\"type\":\"patches\",\"key\":\"appstate\",\"base\":1,\"origin\":\"local\","
+                            "\"data\":[{\"op\":\"replace\",\"path\":[\"x\"],\"value\":1}]}\n"
+                            "{\"type\":\"refused\",\"key\":\"appstate\",\"base\":1,\"reason\":"
+                            "\"patches for \\\"appstate\\\": write denied\"}\n"),
+              "%s", r.out);
+    cr_assert_str_eq(r.err, "patchwire connect: the hub refused: patches for \"appstate\": write "
+                            "denied\n");
+}
+
+Test(serve, connect_names_a_key_the_hub_does_not_have)
+{
+    start((const char *const[]){"--quiet", NULL});
+    result r;
+    run(&r, NULL, 30, (const char *const[]){"connect", "--key", "nosuch", url(), NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_str_eq(r.err, "patchwire connect: the hub has no state \"nosuch\" this peer may read "
+                            "(it sent: appstate); check --key and --token\n");
+}
+
+Test(serve, connect_takes_the_url_serve_prints)
+{
+    start((const char *const[]){"--quiet", NULL});
+    char http[64];
+    snprintf(http, sizeof http, "http://127.0.0.1:%d/", srv.port);
+    result r;
+    run(&r, NULL, 30, (const char *const[]){"connect", "--timeout", "10", http, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "{\"type\":\"fullsync\",\"key\":\"appstate\",\"seq\":1,"
+                            "\"data\":{\"items\":[]}}\n");
+    run(&r, NULL, 30, (const char *const[]){"connect", "ftp://127.0.0.1/", NULL});
+    cr_assert_eq(r.status, 2);
+    cr_assert_str_eq(r.err, "patchwire connect: the URL must start with ws://, wss://, http:// or "
+                            "https://, not 'ftp://127.0.0.1/'\n"
+                            "Try 'patchwire connect --help'.\n");
+}
+
+/* Waits up to 10 s for stdout (a file) to hold n lines; returns its text. */
+static const char *wait_lines(const char *path, int n)
+{
+    static char out[8192];
+    for (int i = 0; i < 1000; i++) {
+        slurp(path, out, sizeof out);
+        int k = 0;
+        for (const char *p = out; (p = strchr(p, '\n')); p++)
+            k++;
+        if (k >= n)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    }
+    return out;
+}
+
+Test(serve, connect_prints_the_base_it_sent_and_each_answer)
+{
+    start((const char *const[]){"--quiet", NULL});
+    char out_path[300];
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    int in[2];
+    cr_assert_eq(pipe(in), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in[0], 0);
+        dup2(o, 1);
+        close(in[1]);
+        execl(getenv("PW_CLI"), getenv("PW_CLI"), "connect", "--timeout", "20", url(),
+              (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    wait_lines(out_path, 1);
+    /* each edit once the one before is accepted: the second is sent on version 2 */
+    static const char edit[] = "[{\"op\":\"replace\",\"path\":[\"n\"],\"value\":1}]\n";
+    cr_assert_eq(write(in[1], edit, sizeof edit - 1), (ssize_t)(sizeof edit - 1));
+    wait_lines(out_path, 3);
+    cr_assert_eq(write(in[1], edit, sizeof edit - 1), (ssize_t)(sizeof edit - 1));
+    close(in[1]);
+    int status = 0;
+    for (int i = 0; i < 2000 && waitpid(pid, &status, WNOHANG) != pid; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    if (kill(pid, 0) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cr_assert_fail("connect did not end with its input");
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "connect ended with %d", status);
+    const char *out = wait_lines(out_path, 5);
+    cr_assert_str_eq(out,
+                     "{\"type\":\"fullsync\",\"key\":\"appstate\",\"seq\":1,\"data\":{\"items\":[]}}\n"
+                     "{\"type\":\"patches\",\"key\":\"appstate\",\"base\":1,\"origin\":\"local\","
+                     "\"data\":[{\"op\":\"replace\",\"path\":[\"n\"],\"value\":1}]}\n"
+                     "{\"type\":\"accepted\",\"key\":\"appstate\",\"base\":1,\"seq\":2}\n"
+                     "{\"type\":\"patches\",\"key\":\"appstate\",\"base\":2,\"origin\":\"local\","
+                     "\"data\":[{\"op\":\"replace\",\"path\":[\"n\"],\"value\":1}]}\n"
+                     "{\"type\":\"accepted\",\"key\":\"appstate\",\"base\":2,\"seq\":3}\n");
 }
 
 Test(serve, usage_and_startup_errors)
@@ -437,12 +545,45 @@ Test(serve, tls_with_a_certificate_and_key)
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "{\"type\":\"fullsync\",\"key\":\"appstate\",\"seq\":1,"
                             "\"data\":{\"items\":[]}}\n");
-    /* a self-signed certificate is refused without --insecure or its CA */
-    run(&r, NULL, 30, (const char *const[]){"connect", "--timeout", "3", wss, NULL});
+    /* every TLS failure: one line, exit 1, without waiting for a --timeout */
+    char want[512];
+    run(&r, NULL, 30, (const char *const[]){"connect", wss, NULL});
     cr_assert_eq(r.status, 1);
     cr_assert_str_eq(r.out, "");
-    cr_assert(strstr(r.err, "patchwire connect: cannot connect to wss://"), "%s", r.err);
+    snprintf(want, sizeof want,
+             "patchwire connect: cannot connect to %s: the server's certificate is not trusted "
+             "(self-signed certificate); give its CA with --ca FILE, or --insecure\n",
+             wss);
+    cr_assert_str_eq(r.err, want);
+    run(&r, NULL, 30, (const char *const[]){"connect", "--ca", "/nonexistent.pem", wss, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "patchwire connect: cannot read the CA file /nonexistent.pem: No such "
+                            "file or directory\n");
+    char ws[64];
+    snprintf(ws, sizeof ws, "ws://127.0.0.1:%d/", srv.port);
+    run(&r, NULL, 30, (const char *const[]){"connect", ws, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "patchwire connect: cannot connect to %s: the server closed the connection during "
+             "the WebSocket handshake (is it a wss:// server, with TLS?)\n",
+             ws);
+    cr_assert_str_eq(r.err, want);
     run(&r, NULL, 30,
         (const char *const[]){"connect", "--ca", cert, "--timeout", "10", wss, NULL});
     cr_assert_eq(r.status, 0, "with its certificate as the CA: %s", r.err);
+}
+
+Test(serve, connect_with_wss_to_a_plain_server_says_so)
+{
+    start((const char *const[]){"--quiet", NULL});
+    char wss[64], want[256];
+    snprintf(wss, sizeof wss, "wss://127.0.0.1:%d/", srv.port);
+    result r;
+    run(&r, NULL, 30, (const char *const[]){"connect", wss, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "patchwire connect: cannot connect to %s: TLS handshake failed (is it a ws:// server, "
+             "without TLS?)\n",
+             wss);
+    cr_assert_str_eq(r.err, want);
 }
