@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "access.h"
 #include "cli.h"
@@ -28,7 +29,8 @@ static const char usage[] =
     "directory on the same port. Stops cleanly on SIGINT or SIGTERM.\n"
     "\n"
     "With no --state it serves the demo state appstate = {\"items\":[]} and,\n"
-    "with no --static, the web example of the source tree.\n"
+    "with no --static, the web example (installed in DATADIR/patchwire/web).\n"
+    "The hub keeps its states in memory only: they start from --state each time.\n"
     "\n"
     "options:\n"
     "  --ws [HOST:]PORT        listen there (default 127.0.0.1:8080; port 0 picks one)\n"
@@ -56,6 +58,15 @@ static const char usage[] =
 
 #ifndef PW_WEB_DIR
 #define PW_WEB_DIR ""
+#endif
+#ifndef PW_BUILD_EXE
+#define PW_BUILD_EXE ""
+#endif
+#ifndef PW_WEB_FROM_BINDIR
+#define PW_WEB_FROM_BINDIR "../share/patchwire/web"
+#endif
+#ifndef PW_WEB_INSTALLED
+#define PW_WEB_INSTALLED ""
 #endif
 
 static volatile sig_atomic_t stop_signal;
@@ -149,6 +160,27 @@ static int resolve_host(cli *c, const char *host, char *out, size_t cap)
     if (rc != 0)
         return cli_fail(c, "--ws: cannot resolve %s: %s", host, gai_strerror(rc));
     return CLI_OK;
+}
+
+/* The web example to serve with no --static: the source tree's for the
+ * program in its build tree; else the installed copy, beside the program
+ * (BINDIR/../share/patchwire/web, wherever the prefix was moved) or at the
+ * configured prefix. NULL when there is none. */
+static const char *default_web_dir(char *buf, size_t cap)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    if (n > 0 && strcmp(exe, PW_BUILD_EXE) == 0)
+        return is_dir(PW_WEB_DIR) ? PW_WEB_DIR : NULL;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+        *slash = '\0';
+        snprintf(buf, cap, "%s/%s", exe, PW_WEB_FROM_BINDIR);
+        if (is_dir(buf))
+            return buf;
+    }
+    return is_dir(PW_WEB_INSTALLED) ? PW_WEB_INSTALLED : NULL;
 }
 
 static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
@@ -311,8 +343,9 @@ int cmd_serve(int argc, char **argv)
         so.host = bind_host;
         so.port = port;
         so.static_dir = o.static_dir;
-        if (!o.static_dir && !o.no_static && is_dir(PW_WEB_DIR))
-            so.static_dir = PW_WEB_DIR;
+        char web[4200];
+        if (!o.static_dir && !o.no_static)
+            so.static_dir = default_web_dir(web, sizeof web);
         so.tls_cert = o.tls_cert;
         so.tls_key = o.tls_key;
         so.max_message_bytes = ho.limits.max_input_bytes;

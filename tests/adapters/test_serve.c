@@ -15,6 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "child.h"
 #include "wsraw.h"
 
 static served srv;
@@ -586,4 +591,51 @@ Test(serve, connect_with_wss_to_a_plain_server_says_so)
              "without TLS?)\n",
              wss);
     cr_assert_str_eq(r.err, want);
+}
+
+/* GET path over HTTP/1.0 on 127.0.0.1:port; the whole answer in out. */
+static void http_get(int port, const char *path, char *out, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    size_t len = 0;
+    ssize_t r;
+    while (len < cap - 1 && (r = read(fd, out + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fd);
+}
+
+Test(serve, an_installed_serve_serves_the_installed_web_example)
+{
+    /* an installed layout: PREFIX/bin/patchwire, PREFIX/share/patchwire/web */
+    char cmd[2048], exe[300];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/prefix/bin' '%s/prefix/share/patchwire/web' && cp '%s' '%s/prefix/bin/' && "
+             "echo '<p>the installed page</p>' > '%s/prefix/share/patchwire/web/index.html'",
+             dir, dir, getenv("PW_CLI"), dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(exe, sizeof exe, "%s/prefix/bin/patchwire", dir);
+    char *cli = strdup(getenv("PW_CLI"));
+    setenv("PW_CLI", exe, 1);
+    child_serve cs;
+    char why[256];
+    bool started = child_serve_start(&cs, NULL, 20000, why, sizeof why);
+    setenv("PW_CLI", cli, 1);
+    free(cli);
+    cr_assert(started, "%s", why);
+    int port = atoi(strrchr(cs.url, ':') + 1);
+    char page[4096];
+    http_get(port, "/", page, sizeof page);
+    int status = child_serve_stop(&cs, 20000);
+    cr_assert(strstr(page, "<p>the installed page</p>"), "%s", page);
+    cr_assert_eq(status, 0);
 }
