@@ -884,3 +884,77 @@ Test(cli, install_deps_help_installs_nothing)
     cr_expect(starts_with(out, "usage: scripts/install-deps"), "%s", out);
     free(out);
 }
+
+/* ---------------------------------------------------------------- README */
+
+/* Runs cmd with sh in dir, patchwire found in PATH; stdout and stderr. */
+static char *shell_output(const char *dir_, const char *cmd)
+{
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s", cli_path());
+    *strrchr(bin, '/') = '\0';
+    size_t n = strlen(cmd) + strlen(dir_) + strlen(bin) + 64;
+    char *full = malloc(n);
+    cr_assert(full);
+    snprintf(full, n, "cd '%s' && PATH='%s':\"$PATH\" && { %s\n} 2>&1", dir_, bin, cmd);
+    FILE *p = popen(full, "r");
+    cr_assert(p, "cannot run %s", cmd);
+    size_t cap = 4096, len = 0, r;
+    char *out = malloc(cap);
+    while ((r = fread(out + len, 1, cap - len - 1, p)) > 0)
+        if ((len += r) + 1 == cap)
+            out = realloc(out, cap *= 2);
+    out[len] = '\0';
+    pclose(p);
+    free(full);
+    return out;
+}
+
+/* Every block of README.md after a line "<!-- runnable -->": indented lines
+ * "$ command" are run in order (in a fresh directory where examples/ is the
+ * repository's), and the lines after each must be exactly its output. */
+Test(cli, the_readme_examples_print_what_the_readme_shows)
+{
+    const char *src = getenv("PW_SOURCE_DIR");
+    cr_assert(src && *src, "PW_SOURCE_DIR must name the source tree");
+    char path[1024], cmd[2048];
+    snprintf(path, sizeof path, "%s/README.md", src);
+    size_t len;
+    char *readme = read_file(path, &len);
+    snprintf(cmd, sizeof cmd, "ln -s '%s/examples' '%s/examples'", src, dir);
+    cr_assert_eq(system(cmd), 0);
+    tmp_path("examples");
+    tmp_path("b.json"); /* the diff example writes it */
+    int blocks = 0, commands = 0;
+    for (char *at = strstr(readme, "<!-- runnable -->\n"); at;
+         at = strstr(at + 1, "<!-- runnable -->\n")) {
+        char *line = strchr(at, '\n') + 1;
+        while (*line == '\n')
+            line++;
+        char command[2048] = "", want[8192] = "";
+        blocks++;
+        for (;;) {
+            char *end = strchr(line, '\n');
+            bool indented = end && strncmp(line, "    ", 4) == 0;
+            if (!indented || strncmp(line, "    $ ", 6) == 0) {
+                if (command[0]) {
+                    char *got = shell_output(dir, command);
+                    cr_expect_str_eq(got, want, "README: $ %s", command);
+                    free(got);
+                    commands++;
+                }
+                if (!indented)
+                    break;
+                snprintf(command, sizeof command, "%.*s", (int)(end - line - 6), line + 6);
+                want[0] = '\0';
+            } else {
+                size_t w = strlen(want);
+                snprintf(want + w, sizeof want - w, "%.*s\n", (int)(end - line - 4), line + 4);
+            }
+            line = end + 1;
+        }
+    }
+    cr_expect_geq(blocks, 3, "README.md has %d runnable blocks", blocks);
+    cr_expect_geq(commands, 8, "README.md has %d runnable commands", commands);
+    free(readme);
+}
