@@ -280,8 +280,8 @@ Test(serve, connect_takes_the_url_serve_prints)
                             "\"data\":{\"items\":[]}}\n");
     run(&r, NULL, 30, (const char *const[]){"connect", "ftp://127.0.0.1/", NULL});
     cr_assert_eq(r.status, 2);
-    cr_assert_str_eq(r.err, "patchwire connect: the URL must start with ws://, wss://, http:// or "
-                            "https://, not 'ftp://127.0.0.1/'\n"
+    cr_assert_str_eq(r.err, "patchwire connect: the URL must start with ws://, wss://, http://, "
+                            "https://, mqtt:// or mqtts://, not 'ftp://127.0.0.1/'\n"
                             "Try 'patchwire connect --help'.\n");
 }
 

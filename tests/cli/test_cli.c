@@ -812,7 +812,10 @@ static void options_in_source(const char *path, char *out, size_t cap)
     out[n] = '\0';
     for (char *p = strstr(src, "\"--"); p; p = strstr(p + 1, "\"--")) {
         size_t k = strspn(p + 1, "-abcdefghijklmnopqrstuvwxyz");
-        if (p[1 + k] != '"' || k < 3)
+        /* not options: a prefix of some (strncmp), or one refused (!= 0) */
+        bool prefix = p - src >= 11 && strncmp(p - 11, "strncmp(a, ", 11) == 0;
+        bool refused = strncmp(p + 2 + k, ") != 0", 6) == 0;
+        if (p[1 + k] != '"' || k < 3 || prefix || refused)
             continue;
         char opt[64];
         snprintf(opt, sizeof opt, "|%.*s|", (int)k, p + 1);
