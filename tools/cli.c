@@ -58,7 +58,7 @@ int cli_usage_error(const cli *c, const char *fmt, ...)
     va_start(ap, fmt);
     report(c, fmt, ap);
     va_end(ap);
-    fputs(c->usage, stderr);
+    fprintf(stderr, "Try 'patchwire %s --help'.\n", c->name);
     return CLI_USAGE;
 }
 
@@ -137,6 +137,22 @@ const char *cli_input_name(const char *path)
     return strcmp(path, "-") == 0 ? "stdin" : path;
 }
 
+const char *cli_error_text(const pw_error *err, pw_err rc, char *buf, size_t cap)
+{
+    const char *msg = err->msg[0] ? err->msg : pw_strerror(rc);
+    snprintf(buf, cap, "%s", msg);
+    if (err->offset == PW_NO_OFFSET)
+        return buf;
+    char at[40];
+    int n = snprintf(at, sizeof at, " at byte %zu", err->offset);
+    for (char *p = strstr(buf, at); p; p = strstr(p + 1, at))
+        if (p[n] < '0' || p[n] > '9') {
+            memmove(p, p + n, strlen(p + n) + 1);
+            break;
+        }
+    return buf;
+}
+
 int cli_read_value(cli *c, const char *path, const char *label, const pw_codec *codec,
                    pw_value *out)
 {
@@ -159,7 +175,8 @@ int cli_read_value(cli *c, const char *path, const char *label, const pw_codec *
     free(data);
     if (rc == PW_OK)
         return CLI_OK;
-    const char *msg = err.msg[0] ? err.msg : pw_strerror(rc);
+    char text[sizeof err.msg];
+    const char *msg = cli_error_text(&err, rc, text, sizeof text);
     if (err.offset != PW_NO_OFFSET)
         return cli_fail(c, "%s%sbyte %zu: %s", label, sep, err.offset, msg);
     return cli_fail(c, "%s%s%s", label, sep, msg);

@@ -1,13 +1,16 @@
 /* cli.h - what the patchwire subcommands share: options, reporting, I/O of values.
  *
  * Exit codes: 0 success, 1 failure (one line on stderr, nothing on stdout),
- * 2 usage error (the command's usage on stderr). */
+ * 2 usage error (one line and a hint to run --help, on stderr). */
 #ifndef PW_CLI_H
 #define PW_CLI_H
 
 #include <stdbool.h>
 
+#include <stddef.h>
+
 #include "patchwire/codec.h"
+#include "patchwire/error.h"
 #include "patchwire/value.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -30,7 +33,8 @@ void cli_init(cli *c, const char *name, const char *usage);
  * escaped, so input echoed in a message cannot break the line). Returns
  * CLI_FAIL. */
 CLI_PRINTF(2, 3) int cli_fail(const cli *c, const char *fmt, ...);
-/* The message, then the usage, on stderr. Returns CLI_USAGE. */
+/* The message, then "Try 'patchwire NAME --help'.", on stderr. Returns
+ * CLI_USAGE. */
 CLI_PRINTF(2, 3) int cli_usage_error(const cli *c, const char *fmt, ...);
 
 /* Handles the options every subcommand takes: -h/--help and the decode limits
@@ -56,6 +60,10 @@ int cli_read_value(cli *c, const char *path, const char *label, const pw_codec *
 /* Encodes v with codec and writes it to stdout, JSON followed by a newline.
  * Returns CLI_OK or CLI_FAIL after reporting. */
 int cli_write_value(cli *c, const pw_value *v, const pw_codec *codec);
+
+/* The message of a decode error for "byte N: <text>": err's message (or
+ * rc's text) in buf, without its own " at byte N" when N is the offset. */
+const char *cli_error_text(const pw_error *err, pw_err rc, char *buf, size_t cap);
 
 /* The name to show for a path: "stdin" for "-". */
 const char *cli_input_name(const char *path);

@@ -47,8 +47,8 @@ static int load_patches(cli *c, const char *label, const pw_value *v, pw_patches
         return CLI_OK;
     }
     if (k != PW_OBJECT)
-        return cli_fail(c, "%s: expected a patch list (array) or a patches message, not a %s",
-                        label, pw_kind_name(k));
+        return cli_fail(c, "%s: expected a patch list (array) or a patches message, not %s",
+                        label, pw_kind_phrase(k));
     pw_msg m;
     pw_msg_init(&m);
     if (pw_msg_from_value(v, &m, &err) != PW_OK)

@@ -28,20 +28,27 @@
 static const char usage[] =
     "usage: patchwire connect [options] URL\n"
     "\n"
-    "Connects to a hub (ws:// or wss:// URL, e.g. one `patchwire serve` runs, or\n"
-    "mqtt:// or mqtts:// for a broker a hub publishes through with --mqtt) as\n"
-    "a replica of one state and prints, one JSON line each, its FullSync and\n"
-    "every change after it:\n"
+    "Connects to a hub (a ws:// or wss:// URL, or the http:// or https:// one\n"
+    "`patchwire serve` prints; mqtt:// or mqtts:// for a broker a hub publishes\n"
+    "through with --mqtt) as a replica of one state and prints one JSON line for\n"
+    "its FullSync, for every change after it, and for each local edit sent and\n"
+    "the hub's answer to it:\n"
     "  {\"type\":\"fullsync\",\"key\":K,\"seq\":N,\"data\":STATE}\n"
     "  {\"type\":\"patches\",\"key\":K,\"seq\":N,\"origin\":\"remote\",\"data\":[...]}\n"
-    "  {\"type\":\"patches\",\"key\":K,\"base\":N,\"origin\":\"local\",\"data\":[...]}\n"
-    "(seq: the hub's version after the change; base: the version a local edit\n"
-    "was made on, before the hub has accepted it).\n"
-    "Each line read on standard input is a patch list (Immer or RFC 6902) applied\n"
-    "to the state as a local edit and sent to the hub. At the end of standard\n"
-    "input it exits once the hub has accepted everything sent (so with no input\n"
-    "it prints the state and exits). Reconnects by itself if the connection\n"
-    "drops, and resyncs. SIGINT or SIGTERM stops it.\n"
+    "  {\"type\":\"patches\",\"key\":K,\"base\":B,\"origin\":\"local\",\"data\":[...]}\n"
+    "  {\"type\":\"accepted\",\"key\":K,\"base\":B,\"seq\":N}\n"
+    "  {\"type\":\"refused\",\"key\":K,\"base\":B,\"reason\":TEXT}\n"
+    "(seq: the hub's version after a change; base: the version a local edit was\n"
+    "sent on, as sent). Each line read on standard input is a patch list (Immer\n"
+    "or RFC 6902) applied to the state as a local edit and sent to the hub. At\n"
+    "the end of standard input it exits once the hub has answered everything\n"
+    "sent (so with no input it prints the state and exits). Reconnects by itself\n"
+    "if the connection drops, and resyncs. SIGINT or SIGTERM stops it.\n"
+    "\n"
+    "It gives up (exit 1, one line on stderr) when the hub sends no state K\n"
+    "within 5 seconds of connecting (no such key, or this peer may not read it),\n"
+    "and when TLS fails (an untrusted certificate, a ws:// URL for a wss://\n"
+    "server or the other way round).\n"
     "\n"
     "options:\n"
     "  --key K           the state to follow (default appstate)\n"
@@ -58,7 +65,11 @@ static const char usage[] =
     "  -h, --help        show this help\n"
     "\n"
     "Exit status: 0 when everything read was accepted, 1 when an edit failed,\n"
-    "was refused or the timeout passed, 2 usage error.\n";
+    "was refused, the state never came or the timeout passed, 2 usage error.\n";
+
+/* How long the state may take to come once connected: the hub sends it on
+ * join, or never (no such key, or this peer may not read it). */
+#define STATE_WAIT_SECONDS 5.0
 
 static volatile sig_atomic_t stop_signal;
 
@@ -221,16 +232,73 @@ typedef struct session {
     cli *c;
     const char *key;
     size_t key_len;
+    const char *url;
     pw_replica *replica;
+    pw_ws_client *client;
     bool synced;
     bool closing; /* our own close: its log lines are not news */
     int status;
 } session;
 
-/* One JSON line per change of the key. */
+/* Encodes msg as one JSON line on stdout (msg released). */
+static void print_line(session *s, pw_value *msg, pw_err rc)
+{
+    pw_buf out;
+    pw_buf_init(&out);
+    if (rc == PW_OK)
+        rc = pw_codec_json.encode(msg, &out, NULL);
+    if (rc == PW_OK) {
+        fwrite(out.data, 1, out.len, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    } else {
+        s->status = cli_fail(s->c, "cannot print a line: %s", pw_strerror(rc));
+    }
+    pw_buf_free(&out);
+    pw_value_release(msg);
+}
+
+static pw_err set_string(pw_value *obj, const char *name, const char *text, size_t len)
+{
+    pw_value v;
+    pw_err rc = pw_string_new(&v, text, len);
+    return rc ? rc : pw_object_set_str(obj, name, strlen(name), v, NULL);
+}
+
+/* A local edit as sent, and the hub's answer to it: one line each. */
+static void print_event(const pw_replica_event *ev, void *userdata)
+{
+    session *s = userdata;
+    static const char *const types[] = {[PW_REPLICA_SENT] = "patches",
+                                        [PW_REPLICA_ACCEPTED] = "accepted",
+                                        [PW_REPLICA_REFUSED] = "refused"};
+    pw_value msg = pw_null(), v = pw_null();
+    pw_err rc = pw_object_new(&msg, 5);
+    if (rc == PW_OK)
+        rc = set_string(&msg, "type", types[ev->type], strlen(types[ev->type]));
+    if (rc == PW_OK)
+        rc = set_string(&msg, "key", ev->key, ev->key_len);
+    if (rc == PW_OK)
+        rc = pw_object_set_str(&msg, "base", 4, pw_int((int64_t)ev->base), NULL);
+    if (rc == PW_OK && ev->type == PW_REPLICA_SENT) {
+        rc = set_string(&msg, "origin", "local", 5);
+        if (rc == PW_OK && (rc = pw_patches_to_value(ev->patches, &v)) == PW_OK)
+            rc = pw_object_set_str(&msg, "data", 4, v, NULL);
+    } else if (rc == PW_OK && ev->type == PW_REPLICA_ACCEPTED) {
+        rc = pw_object_set_str(&msg, "seq", 3, pw_int((int64_t)ev->seq), NULL);
+    } else if (rc == PW_OK) {
+        rc = set_string(&msg, "reason", ev->message, strlen(ev->message));
+    }
+    print_line(s, &msg, rc);
+}
+
+/* One JSON line per change of the key the hub made (local edits are printed
+ * as they are sent, with the base they are sent on). */
 static void print_change(const pw_change *ch, void *userdata)
 {
     session *s = userdata;
+    if (ch->origin == PW_ORIGIN_LOCAL)
+        return;
     pw_value msg = pw_null(), v = pw_null();
     pw_err rc = pw_object_new(&msg, 5);
     const char *type = ch->origin == PW_ORIGIN_FULLSYNC ? "fullsync" : "patches";
@@ -239,30 +307,16 @@ static void print_change(const pw_change *ch, void *userdata)
     if (rc == PW_OK && (rc = pw_string_new(&v, ch->key, ch->key_len)) == PW_OK)
         rc = pw_object_set_str(&msg, "key", 3, v, NULL);
     if (rc == PW_OK)
-        rc = pw_object_set_str(&msg, ch->origin == PW_ORIGIN_LOCAL ? "base" : "seq",
-                               ch->origin == PW_ORIGIN_LOCAL ? 4 : 3,
-                               pw_int((int64_t)ch->version), NULL);
+        rc = pw_object_set_str(&msg, "seq", 3, pw_int((int64_t)ch->version), NULL);
     if (rc == PW_OK && ch->origin != PW_ORIGIN_FULLSYNC) {
-        if ((rc = pw_string_cstr(&v, ch->origin == PW_ORIGIN_LOCAL ? "local" : "remote")) == PW_OK)
+        if ((rc = pw_string_cstr(&v, "remote")) == PW_OK)
             rc = pw_object_set_str(&msg, "origin", 6, v, NULL);
         if (rc == PW_OK && (rc = pw_patches_to_value(ch->patches, &v)) == PW_OK)
             rc = pw_object_set_str(&msg, "data", 4, v, NULL);
     } else if (rc == PW_OK) {
         rc = pw_object_set_str(&msg, "data", 4, pw_value_retain(*ch->doc), NULL);
     }
-    pw_buf out;
-    pw_buf_init(&out);
-    if (rc == PW_OK)
-        rc = pw_codec_json.encode(&msg, &out, NULL);
-    if (rc == PW_OK) {
-        fwrite(out.data, 1, out.len, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-    } else {
-        s->status = cli_fail(s->c, "cannot print a change: %s", pw_strerror(rc));
-    }
-    pw_buf_free(&out);
-    pw_value_release(&msg);
+    print_line(s, &msg, rc);
     if (ch->origin == PW_ORIGIN_FULLSYNC)
         s->synced = true;
 }
@@ -270,8 +324,9 @@ static void print_change(const pw_change *ch, void *userdata)
 static void on_hub_error(const char *key, size_t key_len, const char *message, void *userdata)
 {
     session *s = userdata;
-    s->status = cli_fail(s->c, "hub refused %.*s: %s", key ? (int)key_len : 0, key ? key : "",
-                         message);
+    (void)key;
+    (void)key_len;
+    s->status = cli_fail(s->c, "the hub refused: %s", message);
 }
 
 /* Connection trouble on stderr, each distinct line once in a row (the
@@ -281,6 +336,7 @@ static void log_line(pw_ws_log_level level, const char *line, void *userdata)
     static char last[512];
     session *s = userdata;
     if (level == PW_WS_LOG_DEBUG || s->closing || strstr(line, "connected to") == line ||
+        (s->client && pw_ws_client_failure(s->client)) || /* reported once, by run */
         strncmp(last, line, sizeof last - 1) == 0)
         return;
     snprintf(last, sizeof last, "%s", line);
@@ -292,8 +348,11 @@ static void apply_line(session *s, const line *l)
 {
     pw_value list;
     pw_error err;
-    if (pw_codec_json.decode((const uint8_t *)l->text, l->len, &s->c->lim, &list, &err) != PW_OK) {
-        s->status = cli_fail(s->c, "input: byte %zu: %s", err.offset, err.msg);
+    pw_err rc = pw_codec_json.decode((const uint8_t *)l->text, l->len, &s->c->lim, &list, &err);
+    if (rc != PW_OK) {
+        char text[sizeof err.msg];
+        s->status = cli_fail(s->c, "input: byte %zu: %s", err.offset,
+                             cli_error_text(&err, rc, text, sizeof text));
         return;
     }
     pw_patches p;
@@ -312,16 +371,56 @@ static double now_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Services until stdin has ended and everything is accepted, a signal or
- * the deadline. */
+/* Why the state of the key has not come: what the hub sent instead. */
+static int fail_no_state(session *s, double waited)
+{
+    pw_store *st = pw_replica_store(s->replica);
+    if (pw_store_count(st) == 0)
+        return cli_fail(s->c,
+                        "connected, but the hub sent no state in %.0f s: this peer may read "
+                        "nothing (a missing or wrong --token?)",
+                        waited);
+    char others[256] = "";
+    size_t n = 0, len;
+    for (size_t i = 0; i < pw_store_count(st) && n < sizeof others - 1; i++) {
+        const char *k = pw_store_key_at(st, i, &len);
+        int w = snprintf(others + n, sizeof others - n, "%s%.*s", i ? ", " : "", (int)len, k);
+        n = w < 0 ? n : n + (size_t)w;
+    }
+    return cli_fail(s->c,
+                    "the hub has no state \"%s\" this peer may read (it sent: %s); check --key "
+                    "and --token",
+                    s->key, others);
+}
+
+/* Services until stdin has ended and everything is answered, a signal, a
+ * failure to connect or get the state, or the deadline. */
 static void run(session *s, hublink *client, input *in, double timeout)
 {
-    double deadline = timeout > 0 ? now_seconds() + timeout : 0;
+    double deadline = timeout > 0 ? now_seconds() + timeout : 0, connected_at = 0;
     for (;;) {
         if (stop_signal)
             return;
-        if (deadline && now_seconds() >= deadline) {
-            s->status = cli_fail(s->c, "timed out");
+        const char *failure = client->ws ? pw_ws_client_failure(client->ws) : NULL;
+        if (failure) {
+            bool cert = strstr(failure, "certificate") != NULL;
+            s->status = cli_fail(s->c, "cannot connect to %s: %s%s", s->url, failure,
+                                 cert ? "; give its CA with --ca FILE, or --insecure" : "");
+            return;
+        }
+        double now = now_seconds();
+        if (!connected_at && client->ws && pw_ws_client_connects(client->ws) > 0)
+            connected_at = now;
+        if (!s->synced && connected_at && now - connected_at >= STATE_WAIT_SECONDS) {
+            s->status = fail_no_state(s, now - connected_at);
+            return;
+        }
+        if (deadline && now >= deadline) {
+            if (!s->synced && connected_at)
+                s->status = fail_no_state(s, now - connected_at);
+            else
+                s->status = cli_fail(s->c, "timed out after %g s%s", timeout,
+                                     connected_at || !client->ws ? "" : " (never connected)");
             return;
         }
         hublink_service(client, 100);
@@ -396,6 +495,15 @@ static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, m
     }
     if (!co->url)
         return cli_usage_error(c, "needs the hub's URL");
+    static const char *const schemes[] = {"ws://",    "wss://",  "http://",
+                                          "https://", "mqtt://", "mqtts://"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        known = known || strncmp(co->url, schemes[i], strlen(schemes[i])) == 0;
+    if (!known)
+        return cli_usage_error(
+            c, "the URL must start with ws://, wss://, http://, https://, mqtt:// or mqtts://, not '%s'",
+            co->url);
     bool mqtt = strncmp(co->url, "mqtt://", 7) == 0 || strncmp(co->url, "mqtts://", 8) == 0;
     if (mqtt) {
         mq->url = co->url;
@@ -476,13 +584,17 @@ int cmd_connect(int argc, char **argv)
 #endif
     if (!mq.url) {
         if (!(link.ws = pw_ws_client_new(&co, &err)))
-            return cli_fail(&c, "%s: %s", co.url, err.msg);
+            return cli_fail(&c, "%s", err.msg);
+        s.client = link.ws;
+        s.url = co.url;
         ro.send = pw_ws_replica_send;
         ro.send_userdata = link.ws;
     }
     ro.codec = co.codec;
     ro.on_error = on_hub_error;
     ro.on_error_userdata = &s;
+    ro.on_event = print_event;
+    ro.on_event_userdata = &s;
     ro.limits = c.lim;
     ro.store.max_history = 0;
     s.replica = pw_replica_new(&ro);

@@ -4,12 +4,14 @@
  * thread, serviced in a loop that a signal ends; everything else is turning
  * options into pw_hub_options and pw_ws_server_options. */
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "access.h"
 #include "cli.h"
@@ -31,7 +33,8 @@ static const char usage[] =
     "directory on the same port. Stops cleanly on SIGINT or SIGTERM.\n"
     "\n"
     "With no --state it serves the demo state appstate = {\"items\":[]} and,\n"
-    "with no --static, the web example of the source tree.\n"
+    "with no --static, the web example (installed in DATADIR/patchwire/web).\n"
+    "The hub keeps its states in memory only: they start from --state each time.\n"
     "\n"
     "options:\n"
     "  --ws [HOST:]PORT        listen there (default 127.0.0.1:8080; port 0 picks one)\n"
@@ -48,6 +51,7 @@ static const char usage[] =
     "  --max-message-bytes N   refuse messages larger than N bytes (default 64 MiB)\n"
     "  --max-queue-bytes N     bytes queued for a slow peer before it is resynced\n"
     "                          (default 8 MiB)\n"
+    "  --max-bytes N           the same as --max-message-bytes\n"
     "  --max-depth N           refuse documents nested deeper than N (default 512)\n"
     "  --mqtt URL              also publish the states through an MQTT broker\n"
     "                          (mqtt://HOST:PORT or mqtts://HOST:PORT): topics\n"
@@ -73,6 +77,15 @@ static const char usage[] =
 
 #ifndef PW_WEB_DIR
 #define PW_WEB_DIR ""
+#endif
+#ifndef PW_BUILD_EXE
+#define PW_BUILD_EXE ""
+#endif
+#ifndef PW_WEB_FROM_BINDIR
+#define PW_WEB_FROM_BINDIR "../share/patchwire/web"
+#endif
+#ifndef PW_WEB_INSTALLED
+#define PW_WEB_INSTALLED ""
 #endif
 
 static volatile sig_atomic_t stop_signal;
@@ -146,6 +159,50 @@ static int parse_listen(cli *c, const char *s, char *host, size_t host_cap, int 
     return CLI_OK;
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return path && path[0] && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The address to bind for host, numeric (a name is resolved here, so the
+ * server binds what it was told or fails with the reason). */
+static int resolve_host(cli *c, const char *host, char *out, size_t cap)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0)
+        return cli_fail(c, "--ws: cannot resolve %s: %s", host,
+                        rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+    if (rc != 0)
+        return cli_fail(c, "--ws: cannot resolve %s: %s", host, gai_strerror(rc));
+    return CLI_OK;
+}
+
+/* The web example to serve with no --static: the source tree's for the
+ * program in its build tree; else the installed copy, beside the program
+ * (BINDIR/../share/patchwire/web, wherever the prefix was moved) or at the
+ * configured prefix. NULL when there is none. */
+static const char *default_web_dir(char *buf, size_t cap)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    if (n > 0 && strcmp(exe, PW_BUILD_EXE) == 0)
+        return is_dir(PW_WEB_DIR) ? PW_WEB_DIR : NULL;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+        *slash = '\0';
+        snprintf(buf, cap, "%s/%s", exe, PW_WEB_FROM_BINDIR);
+        if (is_dir(buf))
+            return buf;
+    }
+    return is_dir(PW_WEB_INSTALLED) ? PW_WEB_INSTALLED : NULL;
+}
+
 static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
 {
     int status = CLI_OK;
@@ -215,13 +272,9 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
         return cli_usage_error(c, "--tls-cert and --tls-key go together");
     if (o->static_dir && o->no_static)
         return cli_usage_error(c, "--static and --no-static exclude each other");
+    if (o->static_dir && !is_dir(o->static_dir))
+        return cli_fail(c, "--static %s: not a directory", o->static_dir);
     return CLI_OK;
-}
-
-static bool is_dir(const char *path)
-{
-    struct stat st;
-    return path && path[0] && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static int load_states(cli *c, const serve_opts *o, pw_hub *hub)
@@ -347,6 +400,9 @@ int cmd_serve(int argc, char **argv)
     snprintf(host, sizeof host, "127.0.0.1");
     if (o.host_port && (status = parse_listen(&c, o.host_port, host, sizeof host, &port)) != CLI_OK)
         return status;
+    char bind_host[256];
+    if ((status = resolve_host(&c, host, bind_host, sizeof bind_host)) != CLI_OK)
+        return status;
 
     pw_hub_options ho;
     pw_hub_options_init(&ho);
@@ -378,11 +434,12 @@ int cmd_serve(int argc, char **argv)
     if (status == CLI_OK && ws) {
         pw_ws_server_options so;
         pw_ws_server_options_init(&so);
-        so.host = host;
+        so.host = bind_host;
         so.port = port;
         so.static_dir = o.static_dir;
-        if (!o.static_dir && !o.no_static && is_dir(PW_WEB_DIR))
-            so.static_dir = PW_WEB_DIR;
+        char web[4200];
+        if (!o.static_dir && !o.no_static)
+            so.static_dir = default_web_dir(web, sizeof web);
         so.tls_cert = o.tls_cert;
         so.tls_key = o.tls_key;
         so.max_message_bytes = ho.limits.max_input_bytes;

@@ -26,6 +26,8 @@ static const struct command {
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+static const char hint[] = "Try 'patchwire --help'.\n";
+
 static void print_usage(FILE *f)
 {
     fputs("usage: patchwire <command> [options] [args]\n"
@@ -89,7 +91,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "patchwire help: unexpected argument '%s'\n", argv[3]);
             else
                 fprintf(stderr, "patchwire help: unknown command '%s'\n", argv[2]);
-            print_usage(stderr);
+            fputs(hint, stderr);
             return 2;
         }
         static char help_option[] = "--help";
@@ -102,7 +104,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "patchwire: unknown option '%s'\n", a);
         else
             fprintf(stderr, "patchwire: unknown command '%s'\n", a);
-        print_usage(stderr);
+        fputs(hint, stderr);
         return 2;
     }
     return finish(cmd->run(argc - 1, argv + 1));

@@ -158,8 +158,8 @@ static pw_err no_memory(ctx *c)
 static pw_err check_path(ctx *c, const pw_value *path, const char *what)
 {
     if (pw_value_kind(path) != PW_ARRAY)
-        return fail(c, PW_EOP, "%s is a %s, not an array of segments", what,
-                    pw_kind_name(pw_value_kind(path)));
+        return fail(c, PW_EOP, "%s is %s, not an array of segments", what,
+                    pw_kind_phrase(pw_value_kind(path)));
     size_t n = pw_value_len(path);
     if (n > PW_MAX_PATH_SEGMENTS)
         return fail(c, PW_ELIMIT, "%s has %zu segments, more than %d", what, n,
@@ -256,8 +256,8 @@ static pw_err step(ctx *c, const pw_value *cur, const pw_value *path, size_t d, 
         *pos = (size_t)at;
         return PW_OK;
     }
-    return fail(c, PW_ENOPATH, "%s doesn't resolve: segment %zu goes into a %s", what, d,
-                pw_kind_name(k));
+    return fail(c, PW_ENOPATH, "%s doesn't resolve: segment %zu goes into %s", what, d,
+                pw_kind_phrase(k));
 }
 
 /* Follows all but the last segment, unsharing each container passed through,
@@ -277,7 +277,7 @@ static pw_err walk_parent(ctx *c, pw_value *doc, const pw_value *path, pw_value 
     }
     pw_kind k = pw_value_kind(cur);
     if (k != PW_ARRAY && k != PW_OBJECT)
-        return fail(c, PW_ENOPATH, "path doesn't resolve: the parent is a %s", pw_kind_name(k));
+        return fail(c, PW_ENOPATH, "path doesn't resolve: the parent is %s", pw_kind_phrase(k));
     *parent = cur;
     return PW_OK;
 }

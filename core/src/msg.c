@@ -98,7 +98,7 @@ static pw_err read_uint(const pw_value *v, const char *tn, const char *name, boo
             return pw_error_set(err, PW_EMSG, "%s message: \"%s\" is negative (%lld)", tn, name,
                                 (long long)pw_value_int(f));
         return pw_error_set(err, PW_EMSG, "%s message: \"%s\" is %s, not an integer", tn, name,
-                            pw_kind_name(pw_value_kind(f)));
+                            pw_kind_phrase(pw_value_kind(f)));
     }
     *has = true;
     *out = (uint64_t)pw_value_int(f);
@@ -130,7 +130,7 @@ static pw_err read_key(const pw_value *v, const char *tn, unsigned has, pw_msg *
     }
     if (pw_value_kind(key) != PW_STRING)
         return pw_error_set(err, PW_EMSG, "%s message: \"key\" is %s, not a string", tn,
-                            pw_kind_name(pw_value_kind(key)));
+                            pw_kind_phrase(pw_value_kind(key)));
     size_t klen;
     pw_value_str(key, &klen);
     if (klen == 0)
@@ -160,7 +160,7 @@ static pw_err read_known(const pw_value *v, pw_msg_type t, pw_msg *m, pw_error *
     if (t == PW_MSG_PATCHES) {
         if (pw_value_kind(data) != PW_ARRAY)
             return pw_error_set(err, PW_EMSG, "patches message: \"data\" is %s, not an array",
-                                pw_kind_name(pw_value_kind(data)));
+                                pw_kind_phrase(pw_value_kind(data)));
         rc = pw_patches_from_value(data, &m->patches, err);
         if (rc)
             return rc;
@@ -177,13 +177,13 @@ pw_err pw_msg_from_value(const pw_value *v, pw_msg *m, pw_error *err)
     pw_error_clear(err);
     if (pw_value_kind(v) != PW_OBJECT)
         return pw_error_set(err, PW_EMSG, "message is %s, not an object",
-                            pw_kind_name(pw_value_kind(v)));
+                            pw_kind_phrase(pw_value_kind(v)));
     const pw_value *type = field(v, "type");
     if (!type)
         return pw_error_set(err, PW_EMSG, "message: missing \"type\"");
     if (pw_value_kind(type) != PW_STRING)
         return pw_error_set(err, PW_EMSG, "message: \"type\" is %s, not a string",
-                            pw_kind_name(pw_value_kind(type)));
+                            pw_kind_phrase(pw_value_kind(type)));
     pw_msg_type t = type_of(type);
     m->type_name = pw_value_retain(*type);
     pw_err rc = t == PW_MSG_UNKNOWN ? read_unknown(v, m) : read_known(v, t, m, err);

@@ -165,9 +165,9 @@ static pw_err check_segments(pw_value *path, size_t index, const char *op, const
         pw__seg g;
         if (!pw__seg_read(sv, &g))
             return bad(err, index, op,
-                       "%s segment %zu is a %s, not a string or a non-negative "
+                       "%s segment %zu is %s, not a string or a non-negative "
                        "integer",
-                       what, i, pw_kind_name(pw_value_kind(sv)));
+                       what, i, pw_kind_phrase(pw_value_kind(sv)));
         if (pw__seg_forbidden(&g))
             return bad(err, index, op,
                        "%s segment %zu is \"%.*s\": refused (prototype pollution on JavaScript "
@@ -183,15 +183,15 @@ static pw_err read_path(const pw_value *v, pw_dialect d, size_t index, const cha
 {
     if (d == PW_DIALECT_IMMER) {
         if (pw_value_kind(v) != PW_ARRAY)
-            return bad(err, index, op, "%s is a %s, not an array", what,
-                       pw_kind_name(pw_value_kind(v)));
+            return bad(err, index, op, "%s is %s, not an array", what,
+                       pw_kind_phrase(pw_value_kind(v)));
         *out = pw_value_retain(*v);
     } else {
         size_t len;
         const char *s = pw_value_str(v, &len);
         if (!s)
-            return bad(err, index, op, "%s is a %s, not a JSON Pointer string", what,
-                       pw_kind_name(pw_value_kind(v)));
+            return bad(err, index, op, "%s is %s, not a JSON Pointer string", what,
+                       pw_kind_phrase(pw_value_kind(v)));
         pw_error perr;
         pw_error_clear(&perr);
         pw_err rc = pw_pointer_parse(s, len, out, &perr);
@@ -217,8 +217,8 @@ static pw_err read_patch(const pw_value *item, size_t i, pw_patches *tmp, bool *
                          pw_error *err)
 {
     if (pw_value_kind(item) != PW_OBJECT)
-        return bad(err, i, "?", "a patch must be an object, not a %s",
-                   pw_kind_name(pw_value_kind(item)));
+        return bad(err, i, "?", "a patch must be an object, not %s",
+                   pw_kind_phrase(pw_value_kind(item)));
     const pw_value *opv = field(item, "op");
     pw_op op;
     if (!opv)
@@ -227,8 +227,8 @@ static pw_err read_patch(const pw_value *item, size_t i, pw_patches *tmp, bool *
         size_t n = 0;
         const char *s = pw_value_str(opv, &n);
         if (!s)
-            return bad(err, i, "?", "\"op\" is a %s, not a string",
-                       pw_kind_name(pw_value_kind(opv)));
+            return bad(err, i, "?", "\"op\" is %s, not a string",
+                       pw_kind_phrase(pw_value_kind(opv)));
         return bad(err, i, "?", "unknown op \"%.*s\"", n > 40 ? 40 : (int)n, s);
     }
     const char *name = pw_op_name(op);
@@ -237,8 +237,8 @@ static pw_err read_patch(const pw_value *item, size_t i, pw_patches *tmp, bool *
         return bad(err, i, name, "missing \"path\"");
     pw_kind pk = pw_value_kind(pathv);
     if (pk != PW_ARRAY && pk != PW_STRING)
-        return bad(err, i, name, "path is a %s, not an array (Immer) or a string (RFC 6902)",
-                   pw_kind_name(pk));
+        return bad(err, i, name, "path is %s, not an array (Immer) or a string (RFC 6902)",
+                   pw_kind_phrase(pk));
     pw_dialect d = pk == PW_ARRAY ? PW_DIALECT_IMMER : PW_DIALECT_RFC6902;
     if (!*known) {
         tmp->dialect = d;
@@ -290,8 +290,8 @@ pw_err pw_patches_from_value(const pw_value *list, pw_patches *out, pw_error *er
     if (!list || !out)
         return pw_error_set(err, PW_EINVAL, "no patch list");
     if (pw_value_kind(list) != PW_ARRAY)
-        return pw_error_set(err, PW_EOP, "a patch list must be an array, not a %s",
-                            pw_kind_name(pw_value_kind(list)));
+        return pw_error_set(err, PW_EOP, "a patch list must be an array, not %s",
+                            pw_kind_phrase(pw_value_kind(list)));
     pw_patches tmp;
     pw_patches_init(&tmp, out->dialect);
     bool known = out->len > 0;

@@ -122,7 +122,7 @@ void pw__path_text(const pw_value *path, char *buf, size_t size)
     if (size < 4)
         return;
     if (pw_value_kind(path) != PW_ARRAY) {
-        snprintf(buf, size, "(path is a %s)", pw_kind_name(pw_value_kind(path)));
+        snprintf(buf, size, "(path is %s)", pw_kind_phrase(pw_value_kind(path)));
         return;
     }
     size_t w = 0, count = pw_value_len(path);

@@ -34,6 +34,7 @@ typedef struct rkey {
     pw_patches buffer;  /* local changes made while one was in flight */
     uint64_t buffer_base;
     pw_value inflight_id; /* stream: the id of the change in flight (null: none) */
+    uint64_t sent_base;   /* of the last patches message sent */
 } rkey;
 
 struct pw_replica {
@@ -104,6 +105,21 @@ static bool send_msg(pw_replica *r, const rkey *k, const pw_msg *m)
     return r->opts.send(r->out.data, r->out.len, binary, r->opts.send_userdata) == PW_OK;
 }
 
+static void emit(pw_replica *r, const rkey *k, pw_replica_event_type type, const pw_patches *p,
+                 uint64_t seq, const char *message)
+{
+    if (!r->opts.on_event)
+        return;
+    pw_replica_event ev = {.type = type,
+                           .key = k->name,
+                           .key_len = k->len,
+                           .base = k->sent_base,
+                           .seq = seq,
+                           .patches = p,
+                           .message = message};
+    r->opts.on_event(&ev, r->opts.on_event_userdata);
+}
+
 /* {"type":"resync","key":K}; the key waits for its FullSync. */
 static void request_resync(pw_replica *r, rkey *k)
 {
@@ -152,7 +168,9 @@ static void send_patches(pw_replica *r, rkey *k, const pw_patches *p, uint64_t b
         return;
     }
     k->outstanding++;
+    k->sent_base = base;
     r->st.sent++;
+    emit(r, k, PW_REPLICA_SENT, p, 0, NULL);
 }
 
 static bool buffer_append(rkey *k, const pw_patches *p)
@@ -315,6 +333,12 @@ static void take_patches(pw_replica *r, rkey *k, const pw_msg *m)
 /* An answer to the oldest unanswered patches message of the key. */
 static void take_answer(pw_replica *r, rkey *k, const pw_msg *m, bool ack)
 {
+    size_t tlen = 0;
+    const char *text = ack ? NULL : pw_msg_error_text(m, &tlen);
+    char message[512];
+    tlen = tlen < sizeof message ? tlen : sizeof message - 1;
+    memcpy(message, text ? text : "", tlen);
+    message[tlen] = '\0';
     if (k->outstanding == 0)
         return;
     k->outstanding--;
@@ -325,9 +349,14 @@ static void take_answer(pw_replica *r, rkey *k, const pw_msg *m, bool ack)
         return;
     }
     pw_value_release(&k->inflight_id);
-    if (!ack || k->waiting)
+    if (!ack) {
+        emit(r, k, PW_REPLICA_REFUSED, NULL, 0, message);
+        return;
+    }
+    if (k->waiting)
         return;
     r->st.acked++;
+    emit(r, k, PW_REPLICA_ACCEPTED, NULL, m->has_seq ? m->seq : 0, NULL);
     if (!m->has_seq || m->seq != k->seq + 1) {
         request_resync(r, k);
         return;

@@ -563,8 +563,8 @@ static pw_err build_edit(const pw_value *doc, edit_kind kind, const pw_value *pa
                 seg = pw_value_retain(*g.v);
             cur = child;
         } else {
-            rc = edit_fail(err, PW_ENOPATH, kind, path, "segment %zu goes into a %s", d,
-                           pw_kind_name(k));
+            rc = edit_fail(err, PW_ENOPATH, kind, path, "segment %zu goes into %s", d,
+                           pw_kind_phrase(k));
             goto fail;
         }
         if ((rc = pw_array_push(&norm, seg))) {

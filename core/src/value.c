@@ -308,6 +308,13 @@ const char *pw_kind_name(pw_kind k)
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "invalid";
 }
 
+const char *pw_kind_phrase(pw_kind k)
+{
+    static const char *const phrases[] = {"null",     "a boolean", "an integer", "a number",
+                                          "a string", "an array",  "an object"};
+    return (unsigned)k < sizeof phrases / sizeof phrases[0] ? phrases[k] : "invalid";
+}
+
 bool pw_value_bool(const pw_value *v)
 {
     return v->tag_ == PW__TAG_BOOL && v->u_.b;

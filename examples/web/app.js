@@ -87,7 +87,25 @@ function newId() {
   return Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
 }
 
-const indexOf = (items, id) => items.findIndex((it) => it.id === id);
+// Items other peers made need not look like ours: a bare string, or an
+// object without an id. Such an item is shown by its position.
+const isObject = (it) => it !== null && typeof it === 'object' && !Array.isArray(it);
+const view = (it) => (isObject(it) ? it : { title: it ?? '' });
+const hasId = (it) => isObject(it) && it.id !== undefined && it.id !== null;
+const indexOf = (items, id) => items.findIndex((it) => hasId(it) && String(it.id) === id);
+
+// The index of an <li>'s item in items, -1 when it is gone.
+function itemIndex(items, li) {
+  if (li.dataset.id) return indexOf(items, li.dataset.id);
+  const n = Number(li.dataset.index);
+  return n < items.length && !hasId(items[n]) ? n : -1;
+}
+
+// Sets a field of the item at i, turning a bare value into an object.
+function setField(items, i, name, value) {
+  if (!isObject(items[i])) items[i] = { title: String(items[i] ?? ''), done: false };
+  items[i][name] = value;
+}
 
 $('add-form').addEventListener('submit', (event) => {
   event.preventDefault();
@@ -103,24 +121,25 @@ $('add-form').addEventListener('submit', (event) => {
 
 listEl.addEventListener('change', (event) => {
   const li = event.target.closest('li');
-  if (!li) return;
-  const id = li.dataset.id;
+  if (!li || !state || !Array.isArray(state.items)) return;
   if (event.target.matches('.done')) {
     const done = event.target.checked;
     edit((draft) => {
-      const i = indexOf(draft.items, id);
-      if (i >= 0) draft.items[i].done = done;
+      const i = itemIndex(draft.items, li);
+      if (i >= 0) setField(draft.items, i, 'done', done);
     });
   } else if (event.target.matches('.title')) {
     const title = event.target.value.trim();
-    const i = indexOf(state.items, id);
+    const i = itemIndex(state.items, li);
     if (!title) {
-      if (i >= 0) event.target.value = state.items[i].title; // no empty titles
+      if (i >= 0) event.target.value = String(view(state.items[i]).title ?? ''); // no empty titles
       return;
     }
     edit((draft) => {
-      const i = indexOf(draft.items, id);
-      if (i >= 0) draft.items[i].title = title;
+      const i = itemIndex(draft.items, li);
+      if (i < 0) return;
+      if (isObject(draft.items[i])) draft.items[i].title = title;
+      else draft.items[i] = title; // a bare string stays one
     });
   }
 });
@@ -131,9 +150,9 @@ listEl.addEventListener('keydown', (event) => {
 
 listEl.addEventListener('click', (event) => {
   if (!event.target.matches('.remove')) return;
-  const id = event.target.closest('li').dataset.id;
+  const li = event.target.closest('li');
   edit((draft) => {
-    const i = indexOf(draft.items, id);
+    const i = Array.isArray(draft.items) ? itemIndex(draft.items, li) : -1;
     if (i >= 0) draft.items.splice(i, 1);
   });
 });
@@ -164,13 +183,16 @@ function render() {
   const old = new Map([...listEl.children].map((li) => [li.dataset.key, li]));
   const seen = new Set();
   let prev = null;
-  items.forEach((item, n) => {
-    const id = String(item.id);
-    const key = seen.has(id) ? `${id}#${n}` : id; // another peer reused an id
+  items.forEach((raw, n) => {
+    const item = view(raw);
+    const id = hasId(raw) ? String(raw.id) : '';
+    // no id: kept by position; an id another peer reused: by id and position
+    const key = !id ? `#${n}` : seen.has(id) ? `${id}#${n}` : id;
     seen.add(id);
     let li = old.get(key);
     if (li) old.delete(key);
     else li = itemElement(key, id);
+    li.dataset.index = String(n);
     const [done, title, remove] = li.children;
     const name = String(item.title ?? '');
     done.checked = !!item.done;
@@ -184,7 +206,7 @@ function render() {
     prev = li;
   });
   for (const li of old.values()) li.remove();
-  const left = items.filter((it) => !it.done).length;
+  const left = items.filter((it) => !view(it).done).length;
   summaryEl.textContent = items.length ? `${left} of ${items.length} left` : 'Nothing to do.';
 }
 

@@ -10,10 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "child.h"
 #include "wsraw.h"
 
 static served srv;
@@ -225,12 +231,120 @@ Test(serve, the_token_file_decides_who_reads_and_writes)
     state_of("appstate", "viewer", s, sizeof s);
     cr_assert(strstr(s, "\"data\":{\"items\":[],\"x\":2}"), "%s", s);
 
-    /* no token: never gets the state */
-    const char *anonymous[] = {"connect", "--timeout", "2", url(), NULL};
+    /* no token: never gets the state, and is told so without a --timeout */
+    const char *anonymous[] = {"connect", url(), NULL};
     run(&r, NULL, 30, anonymous);
     cr_assert_eq(r.status, 1);
     cr_assert_str_eq(r.out, "");
-    cr_assert(strstr(r.err, "timed out"), "%s", r.err);
+    cr_assert_str_eq(r.err, "patchwire connect: connected, but the hub sent no state in 5 s: this "
+                            "peer may read nothing (a missing or wrong --token?)\n");
+}
+
+Test(serve, connect_prints_a_refused_edit_and_why)
+{
+    const char *tokens = write_file("tokens", "viewer r appstate\n");
+    start((const char *const[]){"--quiet", "--token-file", tokens, NULL});
+    result r;
+    const char *viewer[] = {"connect", "--token", "viewer", "--timeout", "10", url(), NULL};
+    run(&r, "[{\"op\":\"replace\",\"path\":[\"x\"],\"value\":1}]\n", 30, viewer);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.out, "{\"type\":\"patches\",\"key\":\"appstate\",\"base\":1,\"origin\":\"local\","
+                            "\"data\":[{\"op\":\"replace\",\"path\":[\"x\"],\"value\":1}]}\n"
+                            "{\"type\":\"refused\",\"key\":\"appstate\",\"base\":1,\"reason\":"
+                            "\"patches for \\\"appstate\\\": write denied\"}\n"),
+              "%s", r.out);
+    cr_assert_str_eq(r.err, "patchwire connect: the hub refused: patches for \"appstate\": write "
+                            "denied\n");
+}
+
+Test(serve, connect_names_a_key_the_hub_does_not_have)
+{
+    start((const char *const[]){"--quiet", NULL});
+    result r;
+    run(&r, NULL, 30, (const char *const[]){"connect", "--key", "nosuch", url(), NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_str_eq(r.err, "patchwire connect: the hub has no state \"nosuch\" this peer may read "
+                            "(it sent: appstate); check --key and --token\n");
+}
+
+Test(serve, connect_takes_the_url_serve_prints)
+{
+    start((const char *const[]){"--quiet", NULL});
+    char http[64];
+    snprintf(http, sizeof http, "http://127.0.0.1:%d/", srv.port);
+    result r;
+    run(&r, NULL, 30, (const char *const[]){"connect", "--timeout", "10", http, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "{\"type\":\"fullsync\",\"key\":\"appstate\",\"seq\":1,"
+                            "\"data\":{\"items\":[]}}\n");
+    run(&r, NULL, 30, (const char *const[]){"connect", "ftp://127.0.0.1/", NULL});
+    cr_assert_eq(r.status, 2);
+    cr_assert_str_eq(r.err, "patchwire connect: the URL must start with ws://, wss://, http://, "
+                            "https://, mqtt:// or mqtts://, not 'ftp://127.0.0.1/'\n"
+                            "Try 'patchwire connect --help'.\n");
+}
+
+/* Waits up to 10 s for stdout (a file) to hold n lines; returns its text. */
+static const char *wait_lines(const char *path, int n)
+{
+    static char out[8192];
+    for (int i = 0; i < 1000; i++) {
+        slurp(path, out, sizeof out);
+        int k = 0;
+        for (const char *p = out; (p = strchr(p, '\n')); p++)
+            k++;
+        if (k >= n)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    }
+    return out;
+}
+
+Test(serve, connect_prints_the_base_it_sent_and_each_answer)
+{
+    start((const char *const[]){"--quiet", NULL});
+    char out_path[300];
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    int in[2];
+    cr_assert_eq(pipe(in), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in[0], 0);
+        dup2(o, 1);
+        close(in[1]);
+        execl(getenv("PW_CLI"), getenv("PW_CLI"), "connect", "--timeout", "20", url(),
+              (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    wait_lines(out_path, 1);
+    /* each edit once the one before is accepted: the second is sent on version 2 */
+    static const char edit[] = "[{\"op\":\"replace\",\"path\":[\"n\"],\"value\":1}]\n";
+    cr_assert_eq(write(in[1], edit, sizeof edit - 1), (ssize_t)(sizeof edit - 1));
+    wait_lines(out_path, 3);
+    cr_assert_eq(write(in[1], edit, sizeof edit - 1), (ssize_t)(sizeof edit - 1));
+    close(in[1]);
+    int status = 0;
+    for (int i = 0; i < 2000 && waitpid(pid, &status, WNOHANG) != pid; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    if (kill(pid, 0) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cr_assert_fail("connect did not end with its input");
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "connect ended with %d", status);
+    const char *out = wait_lines(out_path, 5);
+    cr_assert_str_eq(out,
+                     "{\"type\":\"fullsync\",\"key\":\"appstate\",\"seq\":1,\"data\":{\"items\":[]}}\n"
+                     "{\"type\":\"patches\",\"key\":\"appstate\",\"base\":1,\"origin\":\"local\","
+                     "\"data\":[{\"op\":\"replace\",\"path\":[\"n\"],\"value\":1}]}\n"
+                     "{\"type\":\"accepted\",\"key\":\"appstate\",\"base\":1,\"seq\":2}\n"
+                     "{\"type\":\"patches\",\"key\":\"appstate\",\"base\":2,\"origin\":\"local\","
+                     "\"data\":[{\"op\":\"replace\",\"path\":[\"n\"],\"value\":1}]}\n"
+                     "{\"type\":\"accepted\",\"key\":\"appstate\",\"base\":2,\"seq\":3}\n");
 }
 
 Test(serve, usage_and_startup_errors)
@@ -263,9 +377,78 @@ Test(serve, usage_and_startup_errors)
     run(&r, NULL, 10, (const char *const[]){"serve", "--ws", busy, "--no-static", NULL});
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "cannot listen on"), "%s", r.err);
+    cr_assert(strstr(r.err, ": address in use\n"), "%s", r.err);
     cr_assert_str_eq(r.out, "");
     run(&r, NULL, 10, (const char *const[]){"connect", "--timeout", "x", url(), NULL});
     cr_assert_eq(r.status, 2);
+}
+
+/* serve prints its URL only once it listens, and otherwise says why not. */
+static void expect_no_listen(const char *ws, const char *why)
+{
+    result r;
+    run(&r, NULL, 10, (const char *const[]){"serve", "--ws", ws, "--no-static", NULL});
+    cr_expect_eq(r.status, 1, "--ws %s: exit %d, %s", ws, r.status, r.err);
+    cr_expect_str_eq(r.out, "", "--ws %s", ws);
+    cr_expect(strstr(r.err, why), "--ws %s: '%s' does not say '%s'", ws, r.err, why);
+}
+
+Test(serve, names_the_real_reason_it_cannot_listen)
+{
+    expect_no_listen("nosuchhost.invalid:9001", "patchwire serve: --ws: cannot resolve nosuchhost.invalid");
+    /* a documentation address (RFC 5737): bound to nothing here, nothing is sent */
+    expect_no_listen("192.0.2.1:9009",
+                     "patchwire serve: cannot listen on 192.0.2.1:9009: address not available");
+    result r;
+    run(&r, NULL, 10, (const char *const[]){"serve", "--static", "/nonexistent", NULL});
+    cr_expect_eq(r.status, 1);
+    cr_expect_str_eq(r.err, "patchwire serve: --static /nonexistent: not a directory\n");
+}
+
+Test(serve, a_privileged_port_is_refused_with_the_reason)
+{
+    if (getuid() != 0) {
+        expect_no_listen("127.0.0.1:1", "cannot listen on 127.0.0.1:1: permission denied");
+        return;
+    }
+    /* as root: the same as an unprivileged user (nobody), in a child */
+    char err_path[300];
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    cr_assert_eq(chmod(dir, 0777), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        int o = open("/dev/null", O_WRONLY);
+        if (e < 0 || o < 0 || dup2(e, 2) < 0 || dup2(o, 1) < 0 || setgid(65534) != 0 ||
+            setuid(65534) != 0)
+            _exit(126);
+        execl(getenv("PW_CLI"), getenv("PW_CLI"), "serve", "--ws", "127.0.0.1:1", "--no-static",
+              (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) != pid; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    if (kill(pid, 0) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cr_assert_fail("serve kept running on a port it may not bind");
+    }
+    char err[1024];
+    slurp(err_path, err, sizeof err);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, err);
+    cr_expect(strstr(err, "cannot listen on 127.0.0.1:1: permission denied"), "%s", err);
+}
+
+Test(serve, a_host_name_is_resolved_and_its_real_port_printed)
+{
+    result r;
+    /* killed after 2 s: it runs until then */
+    run(&r, NULL, 2, (const char *const[]){"serve", "--ws", "localhost:0", "--no-static", NULL});
+    int port = 0;
+    cr_expect_eq(sscanf(r.out, "patchwire serve: http://localhost:%d/", &port), 1, "%s", r.out);
+    cr_expect_gt(port, 0, "%s", r.out);
 }
 
 Test(serve, logs_connects_and_stops_on_sigterm)
@@ -367,12 +550,92 @@ Test(serve, tls_with_a_certificate_and_key)
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "{\"type\":\"fullsync\",\"key\":\"appstate\",\"seq\":1,"
                             "\"data\":{\"items\":[]}}\n");
-    /* a self-signed certificate is refused without --insecure or its CA */
-    run(&r, NULL, 30, (const char *const[]){"connect", "--timeout", "3", wss, NULL});
+    /* every TLS failure: one line, exit 1, without waiting for a --timeout */
+    char want[512];
+    run(&r, NULL, 30, (const char *const[]){"connect", wss, NULL});
     cr_assert_eq(r.status, 1);
     cr_assert_str_eq(r.out, "");
-    cr_assert(strstr(r.err, "patchwire connect: cannot connect to wss://"), "%s", r.err);
+    snprintf(want, sizeof want,
+             "patchwire connect: cannot connect to %s: the server's certificate is not trusted "
+             "(self-signed certificate); give its CA with --ca FILE, or --insecure\n",
+             wss);
+    cr_assert_str_eq(r.err, want);
+    run(&r, NULL, 30, (const char *const[]){"connect", "--ca", "/nonexistent.pem", wss, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "patchwire connect: cannot read the CA file /nonexistent.pem: No such "
+                            "file or directory\n");
+    char ws[64];
+    snprintf(ws, sizeof ws, "ws://127.0.0.1:%d/", srv.port);
+    run(&r, NULL, 30, (const char *const[]){"connect", ws, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "patchwire connect: cannot connect to %s: the server closed the connection during "
+             "the WebSocket handshake (is it a wss:// server, with TLS?)\n",
+             ws);
+    cr_assert_str_eq(r.err, want);
     run(&r, NULL, 30,
         (const char *const[]){"connect", "--ca", cert, "--timeout", "10", wss, NULL});
     cr_assert_eq(r.status, 0, "with its certificate as the CA: %s", r.err);
+}
+
+Test(serve, connect_with_wss_to_a_plain_server_says_so)
+{
+    start((const char *const[]){"--quiet", NULL});
+    char wss[64], want[256];
+    snprintf(wss, sizeof wss, "wss://127.0.0.1:%d/", srv.port);
+    result r;
+    run(&r, NULL, 30, (const char *const[]){"connect", wss, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "patchwire connect: cannot connect to %s: TLS handshake failed (is it a ws:// server, "
+             "without TLS?)\n",
+             wss);
+    cr_assert_str_eq(r.err, want);
+}
+
+/* GET path over HTTP/1.0 on 127.0.0.1:port; the whole answer in out. */
+static void http_get(int port, const char *path, char *out, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    size_t len = 0;
+    ssize_t r;
+    while (len < cap - 1 && (r = read(fd, out + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fd);
+}
+
+Test(serve, an_installed_serve_serves_the_installed_web_example)
+{
+    /* an installed layout: PREFIX/bin/patchwire, PREFIX/share/patchwire/web */
+    char cmd[2048], exe[300];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/prefix/bin' '%s/prefix/share/patchwire/web' && cp '%s' '%s/prefix/bin/' && "
+             "echo '<p>the installed page</p>' > '%s/prefix/share/patchwire/web/index.html'",
+             dir, dir, getenv("PW_CLI"), dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(exe, sizeof exe, "%s/prefix/bin/patchwire", dir);
+    char *cli = strdup(getenv("PW_CLI"));
+    setenv("PW_CLI", exe, 1);
+    child_serve cs;
+    char why[256];
+    bool started = child_serve_start(&cs, NULL, 20000, why, sizeof why);
+    setenv("PW_CLI", cli, 1);
+    free(cli);
+    cr_assert(started, "%s", why);
+    int port = atoi(strrchr(cs.url, ':') + 1);
+    char page[4096];
+    http_get(port, "/", page, sizeof page);
+    int status = child_serve_stop(&cs, 20000);
+    cr_assert(strstr(page, "<p>the installed page</p>"), "%s", page);
+    cr_assert_eq(status, 0);
 }

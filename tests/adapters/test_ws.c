@@ -761,7 +761,7 @@ Test(ws, bad_urls_and_busy_port_are_errors)
     pw_ws_client_options o;
     pw_ws_client_options_init(&o);
     pw_error err;
-    const char *bad[] = {"http://127.0.0.1:1/", "127.0.0.1:80", "ws://", "ws://h:99999/"};
+    const char *bad[] = {"ftp://127.0.0.1:1/", "127.0.0.1:80", "ws://", "ws://h:99999/"};
     for (size_t i = 0; i < 4; i++) {
         o.url = bad[i];
         cr_assert_null(pw_ws_client_new(&o, &err), "%s", bad[i]);
@@ -773,6 +773,11 @@ Test(ws, bad_urls_and_busy_port_are_errors)
     so.port = pw_ws_server_port(s);
     cr_assert_null(pw_ws_server_new(h, &so, &err));
     cr_assert_eq(err.code, PW_EIO);
+    cr_assert(strstr(err.msg, ": address in use"), "%s", err.msg);
+    o.url = "http://127.0.0.1:1/"; /* the URL a server prints means its ws:// */
+    pw_ws_client *c = pw_ws_client_new(&o, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    pw_ws_client_free(c);
     pw_ws_server_free(s);
     pw_hub_free(h);
 }

@@ -200,12 +200,16 @@ static void expect_fail(result *r, const char *prefix)
     cr_expect(starts_with(r->err, prefix), "stderr '%s' should start with '%s'", r->err, prefix);
 }
 
-/* Usage error: exit 2, nothing on stdout, a message and the usage on stderr. */
+/* Usage error: exit 2, nothing on stdout, on stderr one line that says what
+ * is wrong and one that points at the help, not the whole help. */
 static void expect_usage_error(result *r)
 {
     cr_expect_eq(r->status, 2, "exit %d, stderr: %s", r->status, r->err);
     cr_expect_eq(r->out_len, 0, "stdout: %s", r->out);
-    cr_expect(strstr(r->err, "usage: patchwire") != NULL, "stderr: %s", r->err);
+    cr_expect_eq(count_lines(r->err), 2, "stderr: %s", r->err);
+    const char *hint = strstr(r->err, "\nTry 'patchwire ");
+    cr_expect(hint && strstr(hint, " --help'.\n") && !strstr(r->err, "usage:"), "stderr: %s",
+              r->err);
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -600,6 +604,31 @@ Test(cli, convert_invalid_json_reports_the_byte_offset)
     result_free(&r);
 }
 
+Test(cli, a_decode_error_names_the_byte_once)
+{
+    result r = RUN_IN("{\"items\":[}", "convert");
+    expect_fail(&r, "patchwire convert: byte 10: unexpected '}', expected a value\n");
+    result_free(&r);
+    const char *doc = write_file("doc.json", "{\"items\":[1,}");
+    r = RUN_IN("[]", "apply", doc, "-");
+    expect_fail(&r, "");
+    cr_expect(strstr(r.err, "byte 12") && !strstr(strstr(r.err, "byte 12") + 1, "byte 12"), "%s",
+              r.err);
+    result_free(&r);
+}
+
+Test(cli, errors_name_a_kind_with_its_article)
+{
+    const char *doc = write_file("doc.json", todo_doc);
+    result r = RUN_IN("[1]", "apply", doc, "-");
+    expect_fail(&r, "patchwire apply: stdin: patch 0");
+    cr_expect(strstr(r.err, "a patch must be an object, not an integer\n"), "%s", r.err);
+    result_free(&r);
+    r = RUN_IN("[{\"op\":\"add\",\"path\":{},\"value\":1}]", "apply", doc, "-");
+    cr_expect(strstr(r.err, "path is an object, not an array"), "%s", r.err);
+    result_free(&r);
+}
+
 Test(cli, convert_invalid_utf8_reports_the_byte_offset)
 {
     result r = RUN_IN("[\"ab\xff\"]", "convert");
@@ -753,9 +782,182 @@ Test(cli, unknown_top_level_option_is_a_usage_error)
     result_free(&r);
 }
 
-Test(cli, no_arguments_is_a_usage_error)
+Test(cli, no_arguments_prints_the_usage)
 {
     result r = run_in(NULL, (const char *const[]){NULL});
-    expect_usage_error(&r);
+    cr_expect_eq(r.status, 2);
+    cr_expect_eq(r.out_len, 0);
+    cr_expect(starts_with(r.err, "usage: patchwire <command>"), "%s", r.err);
     result_free(&r);
+}
+
+Test(cli, a_usage_error_names_the_command_in_its_hint)
+{
+    result r = RUN("apply", "--frobnicate", "a", "b");
+    expect_usage_error(&r);
+    cr_expect_str_eq(r.err, "patchwire apply: unknown option '--frobnicate'\n"
+                            "Try 'patchwire apply --help'.\n");
+    result_free(&r);
+}
+
+/* ---------------------------------------------------------------- help and scripts */
+
+/* Every "--option" string literal in a source file, as "|--a|--b|". */
+static void options_in_source(const char *path, char *out, size_t cap)
+{
+    size_t len;
+    char *src = read_file(path, &len);
+    size_t n = 0;
+    out[n++] = '|';
+    out[n] = '\0';
+    for (char *p = strstr(src, "\"--"); p; p = strstr(p + 1, "\"--")) {
+        size_t k = strspn(p + 1, "-abcdefghijklmnopqrstuvwxyz");
+        /* not options: a prefix of some (strncmp), or one refused (!= 0) */
+        bool prefix = p - src >= 11 && strncmp(p - 11, "strncmp(a, ", 11) == 0;
+        bool refused = strncmp(p + 2 + k, ") != 0", 6) == 0;
+        if (p[1 + k] != '"' || k < 3 || prefix || refused)
+            continue;
+        char opt[64];
+        snprintf(opt, sizeof opt, "|%.*s|", (int)k, p + 1);
+        if (!strstr(out, opt) && n + k + 2 < cap) {
+            memcpy(out + n, opt + 1, k + 1);
+            n += k + 1;
+            out[n] = '\0';
+        }
+    }
+    free(src);
+}
+
+Test(cli, each_help_lists_every_option_its_command_accepts)
+{
+    const char *src = getenv("PW_SOURCE_DIR");
+    cr_assert(src && *src, "PW_SOURCE_DIR must name the source tree");
+    static const char *const cmds[] = {"apply", "diff", "convert", "serve", "connect"};
+    char common[512], own[2048], path[1024];
+    snprintf(path, sizeof path, "%s/tools/cli.c", src);
+    options_in_source(path, common, sizeof common);
+    cr_assert(strstr(common, "|--max-bytes|"), "%s", common);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        result r = RUN(cmds[i], "--help");
+        if (r.status != 0 && i >= 3) { /* built without the WebSocket adapter */
+            result_free(&r);
+            continue;
+        }
+        cr_assert_eq(r.status, 0, "%s --help: %s", cmds[i], r.err);
+        snprintf(path, sizeof path, "%s/tools/cmd_%s.c", src, cmds[i]);
+        options_in_source(path, own, sizeof own);
+        const char *lists[] = {common, own};
+        for (int l = 0; l < 2; l++)
+            for (const char *o = lists[l] + 1, *bar; (bar = strchr(o, '|')); o = bar + 1) {
+                char opt[80];
+                snprintf(opt, sizeof opt, " %.*s", (int)(bar - o), o);
+                const char *at = strstr(r.out, opt);
+                char after = at ? at[strlen(opt)] : '\0';
+                cr_expect(at && (after == ' ' || after == '\n' || after == ',' || after == '='),
+                          "'%s --help' does not list %s", cmds[i], opt + 1);
+            }
+        result_free(&r);
+    }
+}
+
+Test(cli, install_deps_help_installs_nothing)
+{
+    const char *src = getenv("PW_SOURCE_DIR");
+    cr_assert(src && *src, "PW_SOURCE_DIR must name the source tree");
+    /* stand-ins for every installer the script could run: each leaves a mark */
+    const char *mark = tmp_path("ran");
+    static const char *const tools[] = {"apt-get", "sudo", "npm", "node"};
+    for (size_t i = 0; i < 4; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "#!/bin/sh\necho \"$0 $*\" >> '%s'\nexit 1\n", mark);
+        const char *p = write_file(tools[i], text);
+        cr_assert_eq(chmod(p, 0700), 0);
+    }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "PATH='%s':\"$PATH\" '%s/scripts/install-deps' --help >'%s/out' 2>&1",
+             dir, src, dir);
+    tmp_path("out");
+    int status = system(cmd);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+    cr_expect_eq(access(mark, F_OK), -1, "--help ran an installer");
+    size_t len;
+    char out_path[300];
+    snprintf(out_path, sizeof out_path, "%s/out", dir);
+    char *out = read_file(out_path, &len);
+    cr_expect(starts_with(out, "usage: scripts/install-deps"), "%s", out);
+    free(out);
+}
+
+/* ---------------------------------------------------------------- README */
+
+/* Runs cmd with sh in dir, patchwire found in PATH; stdout and stderr. */
+static char *shell_output(const char *dir_, const char *cmd)
+{
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s", cli_path());
+    *strrchr(bin, '/') = '\0';
+    size_t n = strlen(cmd) + strlen(dir_) + strlen(bin) + 64;
+    char *full = malloc(n);
+    cr_assert(full);
+    snprintf(full, n, "cd '%s' && PATH='%s':\"$PATH\" && { %s\n} 2>&1", dir_, bin, cmd);
+    FILE *p = popen(full, "r");
+    cr_assert(p, "cannot run %s", cmd);
+    size_t cap = 4096, len = 0, r;
+    char *out = malloc(cap);
+    while ((r = fread(out + len, 1, cap - len - 1, p)) > 0)
+        if ((len += r) + 1 == cap)
+            out = realloc(out, cap *= 2);
+    out[len] = '\0';
+    pclose(p);
+    free(full);
+    return out;
+}
+
+/* Every block of README.md after a line "<!-- runnable -->": indented lines
+ * "$ command" are run in order (in a fresh directory where examples/ is the
+ * repository's), and the lines after each must be exactly its output. */
+Test(cli, the_readme_examples_print_what_the_readme_shows)
+{
+    const char *src = getenv("PW_SOURCE_DIR");
+    cr_assert(src && *src, "PW_SOURCE_DIR must name the source tree");
+    char path[1024], cmd[2048];
+    snprintf(path, sizeof path, "%s/README.md", src);
+    size_t len;
+    char *readme = read_file(path, &len);
+    snprintf(cmd, sizeof cmd, "ln -s '%s/examples' '%s/examples'", src, dir);
+    cr_assert_eq(system(cmd), 0);
+    tmp_path("examples");
+    tmp_path("b.json"); /* the diff example writes it */
+    int blocks = 0, commands = 0;
+    for (char *at = strstr(readme, "<!-- runnable -->\n"); at;
+         at = strstr(at + 1, "<!-- runnable -->\n")) {
+        char *line = strchr(at, '\n') + 1;
+        while (*line == '\n')
+            line++;
+        char command[2048] = "", want[8192] = "";
+        blocks++;
+        for (;;) {
+            char *end = strchr(line, '\n');
+            bool indented = end && strncmp(line, "    ", 4) == 0;
+            if (!indented || strncmp(line, "    $ ", 6) == 0) {
+                if (command[0]) {
+                    char *got = shell_output(dir, command);
+                    cr_expect_str_eq(got, want, "README: $ %s", command);
+                    free(got);
+                    commands++;
+                }
+                if (!indented)
+                    break;
+                snprintf(command, sizeof command, "%.*s", (int)(end - line - 6), line + 6);
+                want[0] = '\0';
+            } else {
+                size_t w = strlen(want);
+                snprintf(want + w, sizeof want - w, "%.*s\n", (int)(end - line - 4), line + 4);
+            }
+            line = end + 1;
+        }
+    }
+    cr_expect_geq(blocks, 3, "README.md has %d runnable blocks", blocks);
+    cr_expect_geq(commands, 8, "README.md has %d runnable commands", commands);
+    free(readme);
 }

@@ -826,7 +826,7 @@ Test(patch_wire, rejects_malformed_patches)
     read_fails(A(wire_patch("frobnicate", A0())), 0, "unknown op \"frobnicate\"");
     read_fails(A(O(S("op"), I(3), S("path"), A0())), 0, "not a string");
     read_fails(A(O(S("op"), S("add"))), 0, "missing \"path\"");
-    read_fails(A(wire_patch("remove", I(4))), 0, "path is a integer");
+    read_fails(A(wire_patch("remove", I(4))), 0, "path is an integer");
     read_fails(A(wire_patch("remove", A(S("a"))), wire_patch("move", A(S("b")))), 1,
                "not an Immer op");
     read_fails(A(wire_patch("copy", A(S("b")))), 0, "not an Immer op");

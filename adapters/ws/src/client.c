@@ -9,14 +9,17 @@
  * a connection is made. */
 #include "patchwire/ws.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
+#include <openssl/x509.h>
 
 #include "frameq.h"
 #include "rxbuf.h"
@@ -46,6 +49,8 @@ struct pw_ws_client {
     int backoff_ms;
     uint64_t rng;
     pw__ws_rxbuf rx;
+    char cert_why[160]; /* why the server's certificate was refused, this attempt */
+    char failure[256];  /* why the client gave up; "" while it keeps trying */
     lws_sorted_usec_list_t wait_sul, retry_sul;
     struct lws_protocols protocols[3];
     uint8_t scratch[LWS_PRE + PW__WS_CHUNK];
@@ -101,6 +106,7 @@ static void attempt(lws_sorted_usec_list_t *sul)
                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
     }
     c->attempting = true;
+    c->cert_why[0] = '\0';
     if (!lws_client_connect_via_info(&i) && c->attempting) {
         c->attempting = false;
         client_log(c, PW_WS_LOG_INFO, "cannot connect to", "connection not started");
@@ -139,6 +145,24 @@ static void on_established(pw_ws_client *c, struct lws *wsi)
         c->o.cb.on_open(c->o.userdata);
 }
 
+/* Whether a first attempt failed in a way that retrying cannot mend (the
+ * TLS setup of one side or the other), with the reason in c->failure. */
+static bool gave_up(pw_ws_client *c, const char *why)
+{
+    if (c->tls && c->cert_why[0])
+        snprintf(c->failure, sizeof c->failure, "%s", c->cert_why);
+    else if (c->tls && strstr(why, "SSL"))
+        snprintf(c->failure, sizeof c->failure,
+                 "TLS handshake failed (is it a ws:// server, without TLS?)");
+    else if (!c->tls && strcmp(why, "read failed") == 0)
+        snprintf(c->failure, sizeof c->failure,
+                 "the server closed the connection during the WebSocket handshake (is it a wss:// "
+                 "server, with TLS?)");
+    else
+        return false;
+    return true;
+}
+
 /* A connection or an attempt ended; was_open: it had been established. */
 static void on_lost(pw_ws_client *c, bool was_open, const char *why)
 {
@@ -157,6 +181,9 @@ static void on_lost(pw_ws_client *c, bool was_open, const char *why)
         client_log(c, PW_WS_LOG_INFO, "disconnected from", reason);
         if (c->o.cb.on_close)
             c->o.cb.on_close(reason, c->o.userdata);
+    } else if (atomic_load(&c->connects) == 0 && gave_up(c, why)) {
+        client_log(c, PW_WS_LOG_ERROR, "cannot connect to", c->failure);
+        return;
     } else {
         client_log(c, PW_WS_LOG_INFO, "cannot connect to", why);
     }
@@ -249,6 +276,11 @@ static int client_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         on_established(c, wsi);
         return 0;
+    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+        if (!len && !c->cert_why[0]) /* len: OpenSSL's preverify_ok */
+            snprintf(c->cert_why, sizeof c->cert_why, "the server's certificate is not trusted (%s)",
+                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(user)));
+        return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         return on_receive(c, wsi, in, len);
     case LWS_CALLBACK_CLIENT_WRITEABLE:
@@ -312,11 +344,11 @@ static pw_err parse_url(pw_ws_client *c, const char *url, pw_error *err)
     int port;
     if (lws_parse_uri(c->url_parts, &prot, &address, &port, &path))
         return pw_error_set(err, PW_EINVAL, "url %s: cannot parse", url);
-    if (strcmp(prot, "ws") && strcmp(prot, "wss"))
-        return pw_error_set(err, PW_EINVAL, "url %s: scheme must be ws:// or wss://", url);
+    if (strcmp(prot, "ws") && strcmp(prot, "wss") && strcmp(prot, "http") && strcmp(prot, "https"))
+        return pw_error_set(err, PW_EINVAL, "url %s: the scheme must be ws://, wss://, http:// or https://", url);
     if (!*address || port <= 0 || port > 65535)
         return pw_error_set(err, PW_EINVAL, "url %s: no host or a bad port", url);
-    c->tls = prot[2] == 's';
+    c->tls = strcmp(prot, "wss") == 0 || strcmp(prot, "https") == 0;
     c->address = address;
     c->port = port;
     c->path = malloc(strlen(path) + 2);
@@ -386,6 +418,11 @@ pw_ws_client *pw_ws_client_new(const pw_ws_client_options *opts, pw_error *err)
         return NULL;
     }
     if (parse_url(c, opts->url, err) != PW_OK) {
+        client_destroy(c);
+        return NULL;
+    }
+    if (c->tls && c->tls_ca && access(c->tls_ca, R_OK) != 0) {
+        pw_error_set(err, PW_EIO, "cannot read the CA file %s: %s", c->tls_ca, strerror(errno));
         client_destroy(c);
         return NULL;
     }
@@ -470,6 +507,11 @@ bool pw_ws_client_connected(const pw_ws_client *c)
 uint64_t pw_ws_client_connects(const pw_ws_client *c)
 {
     return atomic_load(&c->connects);
+}
+
+const char *pw_ws_client_failure(const pw_ws_client *c)
+{
+    return c->failure[0] ? c->failure : NULL;
 }
 
 uint16_t pw_ws_client_close_code(const pw_ws_client *c)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -370,7 +371,7 @@ static pw_err check_options(const pw_ws_server_options *o, pw_error *err)
             return pw_error_set(err, PW_EIO, "cannot read TLS file %s", files[i]);
     struct stat st;
     if (o->static_dir && (stat(o->static_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-        return pw_error_set(err, PW_EINVAL, "static_dir %s is not a directory", o->static_dir);
+        return pw_error_set(err, PW_EINVAL, "static files: %s is not a directory", o->static_dir);
     return PW_OK;
 }
 
@@ -422,10 +423,11 @@ static const char *bind_address(const char *host)
     return host;
 }
 
-/* True when host:port is taken. lws fails too, but leaks a little when it
- * does (4.1), so the common case is checked here first. Host names and
- * interface names are left to lws. */
-static bool port_taken(const char *host, int port)
+/* Why host:port cannot be bound ("address in use", ...), NULL when it can.
+ * lws fails too, but leaks a little when it does (4.1) and says only that
+ * it failed, so an address is tried here first. Host names and interface
+ * names are left to lws. */
+static const char *cannot_bind(const char *host, int port)
 {
     struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
@@ -437,15 +439,26 @@ static bool port_taken(const char *host, int port)
         sa = (struct sockaddr *)&a6;
         len = sizeof a6;
     } else if (inet_pton(AF_INET, host, &a4.sin_addr) != 1)
-        return false;
+        return NULL;
     int fd = socket(sa->sa_family, SOCK_STREAM, 0);
     if (fd < 0)
-        return false;
+        return NULL;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    bool taken = bind(fd, sa, len) != 0;
+    int e = bind(fd, sa, len) != 0 ? errno : 0;
     close(fd);
-    return taken;
+    switch (e) {
+    case 0:
+        return NULL;
+    case EADDRINUSE:
+        return "address in use";
+    case EADDRNOTAVAIL:
+        return "address not available (not an address of this machine)";
+    case EACCES:
+        return "permission denied (a port below 1024 needs privileges)";
+    default:
+        return strerror(e);
+    }
 }
 
 pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw_error *err)
@@ -462,8 +475,9 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
     }
     if (check_options(&o, err) != PW_OK)
         return NULL;
-    if (o.port && port_taken(bind_address(o.host), o.port)) {
-        pw_error_set(err, PW_EIO, "cannot listen on %s:%d: address in use", o.host, o.port);
+    const char *why = cannot_bind(bind_address(o.host), o.port);
+    if (why) {
+        pw_error_set(err, PW_EIO, "cannot listen on %s:%d: %s", o.host, o.port, why);
         return NULL;
     }
     pw_ws_server *s = calloc(1, sizeof *s);
@@ -510,6 +524,13 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
         return NULL;
     }
     s->port = lws_get_vhost_listen_port(lws_get_vhost_by_name(s->ctx, "default"));
+    if (s->port <= 0) { /* lws made the context but no listening socket */
+        pw_error_set(err, PW_EIO, "cannot listen on %s:%d", o.host, o.port);
+        lws_context_destroy(s->ctx);
+        free(s->static_dir);
+        free(s);
+        return NULL;
+    }
     pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "listening on %s://%s:%d/",
                o.tls_cert ? "wss" : "ws", o.host, s->port);
     return s;

@@ -49,12 +49,37 @@ typedef pw_err (*pw_replica_send_keyed_cb)(const char *key, size_t key_len, cons
 typedef void (*pw_replica_error_cb)(const char *key, size_t key_len, const char *message,
                                     void *userdata);
 
+/* What became of a local change (pw_replica_options.on_event). */
+typedef enum pw_replica_event_type {
+    PW_REPLICA_SENT = 1, /* sent to the hub: key, base, patches */
+    PW_REPLICA_ACCEPTED, /* the hub accepted the change in flight: key, base, seq */
+    PW_REPLICA_REFUSED,  /* the hub refused it: key, base, message */
+} pw_replica_event_type;
+
+typedef struct pw_replica_event {
+    pw_replica_event_type type;
+    const char *key;
+    size_t key_len;
+    uint64_t base;             /* the version the change was sent on */
+    uint64_t seq;              /* ACCEPTED: the hub's version with the change */
+    const pw_patches *patches; /* SENT: what was sent (borrowed) */
+    const char *message;       /* REFUSED: the hub's reason */
+    void *reserved[4];
+} pw_replica_event;
+
+/* Called on the replica's thread; must not call back into the replica. An
+ * answer to a change sent before the last FullSync has no event (the
+ * FullSync replaced it: pw_replica_stats.dropped counts it). */
+typedef void (*pw_replica_event_cb)(const pw_replica_event *ev, void *userdata);
+
 typedef struct pw_replica_options {
     const pw_codec *codec;   /* what the replica sends; default JSON */
     pw_replica_send_cb send; /* required */
     void *send_userdata;
     pw_replica_error_cb on_error; /* optional */
     void *on_error_userdata;
+    pw_replica_event_cb on_event; /* optional */
+    void *on_event_userdata;
     pw_store_options store; /* of the store the replica creates; its
                              * on_local is called after the replica's own */
     pw_limits limits;       /* for decoding the hub's messages */

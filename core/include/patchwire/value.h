@@ -13,7 +13,7 @@
  * document happens in place. To edit deep inside a tree, walk down with the
  * `_mut` accessors: each one unshares the level it passes through.
  *
- * Refcounts are not atomic: one thread owns a document (see ARCHITECTURE.md).
+ * Refcounts are not atomic: one thread owns a document.
  */
 #ifndef PATCHWIRE_VALUE_H
 #define PATCHWIRE_VALUE_H
@@ -57,7 +57,7 @@ typedef struct pw_value {
 } pw_value;
 
 /* ---- scalars: never allocate, never fail ---- */
-static inline pw_value pw_null(void) { pw_value v = {0}; return v; }
+static inline pw_value pw_null(void) { pw_value v = {0, 0, {0}, {0}}; return v; }
 pw_value pw_bool(bool b);
 pw_value pw_int(int64_t i);
 /* NaN and infinities have no JSON form; pw_double stores them as given, the
@@ -93,6 +93,8 @@ bool pw_value_is_shared(const pw_value *v);
 /* ---- reading ---- */
 pw_kind pw_value_kind(const pw_value *v);
 const char *pw_kind_name(pw_kind k);
+/* The name with its article, for messages: "an object", "a string", "null". */
+const char *pw_kind_phrase(pw_kind k);
 /* Typed reads; each returns the zero value for a value of another kind. */
 bool pw_value_bool(const pw_value *v);
 int64_t pw_value_int(const pw_value *v);

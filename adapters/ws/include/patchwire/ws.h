@@ -99,7 +99,8 @@ typedef struct pw_ws_client_callbacks {
 } pw_ws_client_callbacks;
 
 typedef struct pw_ws_client_options {
-    const char *url;          /* ws://host[:port][/path][?query] or wss://... (required) */
+    const char *url;          /* ws://host[:port][/path][?query] or wss://... (required);
+                               * http:// and https:// mean the same as ws:// and wss:// */
     const pw_codec *codec;    /* subprotocol asked for: patchwire.json or .msgpack; default JSON */
     const char *token;        /* sent as Authorization: Bearer; NULL: none */
     const char *tls_ca;       /* PEM file of CAs that may sign the server; NULL: the system's */
@@ -117,7 +118,7 @@ typedef struct pw_ws_client_options {
 void pw_ws_client_options_init(pw_ws_client_options *opts);
 
 /* Starts connecting (the first attempt happens in _service). NULL on a bad
- * URL or out of memory, with the reason in err. */
+ * URL, an unreadable tls_ca file or out of memory, with the reason in err. */
 pw_ws_client *pw_ws_client_new(const pw_ws_client_options *opts, pw_error *err);
 /* Connects, reconnects, reads and writes, waiting up to timeout_ms. */
 pw_err pw_ws_client_service(pw_ws_client *c, int timeout_ms);
@@ -132,6 +133,11 @@ uint64_t pw_ws_client_connects(const pw_ws_client *c);
  * down, 1009: a message was too big), 0 when the connection ended without
  * one; reset on each connect. */
 uint16_t pw_ws_client_close_code(const pw_ws_client *c);
+/* Why the client gave up, NULL while it keeps trying. It gives up only when
+ * the first connection fails in a way that retrying cannot mend: the
+ * server's certificate is not trusted, or one side speaks TLS and the other
+ * does not. */
+const char *pw_ws_client_failure(const pw_ws_client *c);
 void pw_ws_client_wake(pw_ws_client *c);
 /* Sends a close frame and stops reconnecting; service until it is no
  * longer connected, then _free. */
