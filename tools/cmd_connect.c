@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "connect_nanomsg.h"
 #include "patchwire/buf.h"
 #include "patchwire/patch.h"
 #include "patchwire/replica.h"
@@ -24,7 +25,8 @@
 static const char usage[] =
     "usage: patchwire connect [options] URL\n"
     "\n"
-    "Connects to a hub (ws:// or wss:// URL, e.g. one `patchwire serve` runs) as\n"
+    "Connects to a hub (ws:// or wss:// URL, e.g. one `patchwire serve` runs, or\n"
+    "nanomsg+tcp://HOST:PORT or nanomsg+ipc://PATH for `serve --nanomsg`) as\n"
     "a replica of one state and prints, one JSON line each, its FullSync and\n"
     "every change after it:\n"
     "  {\"type\":\"fullsync\",\"key\":K,\"seq\":N,\"data\":STATE}\n"
@@ -75,7 +77,7 @@ typedef struct input {
     bool eof;
     bool too_long;      /* a line over the limit was dropped */
     size_t max;
-    pw_ws_client *client; /* woken when something arrives */
+    pw_ws_client *client; /* woken when something arrives (NULL: nanomsg, which polls) */
     int stop_fd;          /* readable: the reader thread returns */
     char *partial;      /* the reader's own buffer */
     size_t plen, pcap;
@@ -153,14 +155,16 @@ static void *read_input(void *arg)
             }
             p += len + (nl != NULL);
         }
-        pw_ws_client_wake(in->client);
+        if (in->client)
+            pw_ws_client_wake(in->client);
     }
     if (!skipping && in->plen)
         input_push(in, in->partial, in->plen);
     pthread_mutex_lock(&in->mu);
     in->eof = true;
     pthread_mutex_unlock(&in->mu);
-    pw_ws_client_wake(in->client);
+    if (in->client)
+        pw_ws_client_wake(in->client);
     return NULL;
 }
 
@@ -263,7 +267,7 @@ static double now_seconds(void)
 
 /* Services until stdin has ended and everything is accepted, a signal or
  * the deadline. */
-static void run(session *s, pw_ws_client *client, input *in, double timeout)
+static void run(session *s, pw_ws_client *client, connect_nn *nn, input *in, double timeout)
 {
     double deadline = timeout > 0 ? now_seconds() + timeout : 0;
     for (;;) {
@@ -273,7 +277,10 @@ static void run(session *s, pw_ws_client *client, input *in, double timeout)
             s->status = cli_fail(s->c, "timed out");
             return;
         }
-        pw_ws_client_service(client, 100);
+        if (nn)
+            connect_nanomsg_service(nn, 20);
+        else
+            pw_ws_client_service(client, 100);
         if (!s->synced)
             continue; /* lines wait for the state they edit */
         pthread_mutex_lock(&in->mu);
@@ -362,15 +369,22 @@ int cmd_connect(int argc, char **argv)
     co.log_userdata = &s;
 
     pw_error err;
-    pw_ws_client *client = pw_ws_client_new(&co, &err);
-    if (!client)
-        return cli_fail(&c, "%s: %s", co.url, err.msg);
-
+    pw_ws_client *client = NULL;
+    connect_nn *nn = NULL;
     pw_replica_options ro;
     pw_replica_options_init(&ro);
+    if (connect_nanomsg_url(co.url)) {
+        if ((status = connect_nanomsg_open(&c, co.url, &ro, &nn)) != CLI_OK)
+            return status;
+    } else if (!(client = pw_ws_client_new(&co, &err))) {
+        return cli_fail(&c, "%s: %s", co.url, err.msg);
+    }
+
     ro.codec = co.codec;
-    ro.send = pw_ws_replica_send;
-    ro.send_userdata = client;
+    if (client) {
+        ro.send = pw_ws_replica_send;
+        ro.send_userdata = client;
+    }
     ro.on_error = on_hub_error;
     ro.on_error_userdata = &s;
     ro.limits = c.lim;
@@ -380,9 +394,18 @@ int cmd_connect(int argc, char **argv)
                                           print_change, &s)) {
         pw_replica_free(s.replica);
         pw_ws_client_free(client);
+        connect_nanomsg_close(nn);
         return cli_fail(&c, "out of memory");
     }
-    pw_ws_client_bind_replica(client, s.replica);
+    if (nn)
+        status = connect_nanomsg_follow(&c, nn, s.replica, s.key, s.key_len);
+    else
+        pw_ws_client_bind_replica(client, s.replica);
+    if (status != CLI_OK) {
+        pw_replica_free(s.replica);
+        connect_nanomsg_close(nn);
+        return status;
+    }
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -394,6 +417,7 @@ int cmd_connect(int argc, char **argv)
     if (pipe(stop_pipe) != 0) {
         pw_replica_free(s.replica);
         pw_ws_client_free(client);
+        connect_nanomsg_close(nn);
         return cli_fail(&c, "cannot make a pipe: %s", strerror(errno));
     }
     input in = {.max = c.lim.max_input_bytes, .client = client, .stop_fd = stop_pipe[0]};
@@ -404,12 +428,14 @@ int cmd_connect(int argc, char **argv)
     if (!reading)
         s.status = cli_fail(&c, "cannot start the input thread");
     else
-        run(&s, client, &in, timeout);
+        run(&s, client, nn, &in, timeout);
 
     s.closing = true;
-    pw_ws_client_close(client);
-    for (int i = 0; i < 50 && pw_ws_client_connected(client); i++)
-        pw_ws_client_service(client, 20);
+    if (client) {
+        pw_ws_client_close(client);
+        for (int i = 0; i < 50 && pw_ws_client_connected(client); i++)
+            pw_ws_client_service(client, 20);
+    }
     if (reading) {
         ssize_t w;
         do
@@ -431,6 +457,7 @@ int cmd_connect(int argc, char **argv)
         s.status = cli_fail(&c, "%llu local change(s) were not accepted by the hub",
                             (unsigned long long)st.dropped);
     pw_ws_client_free(client);
+    connect_nanomsg_close(nn);
     pw_replica_free(s.replica);
     return s.status;
 }

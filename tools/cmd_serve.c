@@ -16,6 +16,7 @@
 #include "cmds.h"
 #include "patchwire/hub.h"
 #include "patchwire/ws.h"
+#include "serve_nanomsg.h"
 
 static const char usage[] =
     "usage: patchwire serve [options]\n"
@@ -45,6 +46,10 @@ static const char usage[] =
     "  --max-queue-bytes N     bytes queued for a slow peer before it is resynced\n"
     "                          (default 8 MiB)\n"
     "  --max-depth N           refuse documents nested deeper than N (default 512)\n"
+    "  --nanomsg URL           also serve the state on nanomsg sockets: tcp://HOST:PORT\n"
+    "                          binds PUB on PORT, PULL on PORT+1, REP on PORT+2;\n"
+    "                          ipc://PATH binds PATH.pub, PATH.pull, PATH.rep\n"
+    "  --nanomsg-codec C       json (default) or msgpack: what PUB carries\n"
     "  --quiet                 log errors only\n"
     "  --verbose               log more (libwebsockets' own notices too)\n"
     "  -h, --help              show this help\n"
@@ -73,6 +78,7 @@ typedef struct serve_opts {
     uint32_t max_depth;
     const char *states[64];
     int nstates;
+    serve_nn_opts nn;
 } serve_opts;
 
 static void log_line(pw_ws_log_level level, const char *line, void *userdata)
@@ -182,6 +188,9 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
                 return status == CLI_OK ? PARSED_HELP : status;
+        } else if ((r = serve_nanomsg_option(c, argc, argv, &i, &o->nn, &status)) != 0) {
+            if (r < 0)
+                return status;
         } else {
             return cli_usage_error(c, "unknown option '%s'", a);
         }
@@ -223,10 +232,12 @@ static int load_states(cli *c, const serve_opts *o, pw_hub *hub)
 }
 
 /* Services until a signal, then closes every connection cleanly (bounded). */
-static void run(pw_ws_server *s)
+static void run(pw_ws_server *s, serve_nn *nn)
 {
-    while (!stop_signal)
-        pw_ws_server_service(s, 250);
+    while (!stop_signal) {
+        pw_ws_server_service(s, nn ? 2 : 250);
+        serve_nanomsg_service(nn);
+    }
     pw_ws_server_shutdown(s);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -281,6 +292,9 @@ int cmd_serve(int argc, char **argv)
     status = load_states(&c, &o, hub);
 
     pw_ws_server *server = NULL;
+    serve_nn *nn = NULL;
+    if (status == CLI_OK)
+        status = serve_nanomsg_start(&c, hub, &o.nn, o.verbosity, &nn);
     if (status == CLI_OK) {
         pw_ws_server_options so;
         pw_ws_server_options_init(&so);
@@ -312,11 +326,12 @@ int cmd_serve(int argc, char **argv)
         printf("patchwire serve: %s://%s%s%s:%d/\n", o.tls_cert ? "https" : "http", v6 ? "[" : "",
                host, v6 ? "]" : "", pw_ws_server_port(server));
         fflush(stdout);
-        run(server);
+        run(server, nn);
         log_line(PW_WS_LOG_INFO, stop_signal == SIGINT ? "interrupted, stopped" : "stopped", &o);
     }
     if (server)
         pw_ws_server_free(server);
+    serve_nanomsg_stop(nn);
     pw_hub_free(hub);
     access_table_free(acl);
     return status;
