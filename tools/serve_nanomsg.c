@@ -1,6 +1,6 @@
-/* serve_nanomsg.c - `patchwire serve --nanomsg URL`: the hub's state on
- * nanomsg PUB/PULL/REP sockets beside its WebSocket port (one thread: the
- * WebSocket service waits a few ms, then this turn runs without waiting). */
+/* serve_nanomsg.c - `patchwire serve --nanomsg URL`: the hub's states on
+ * nanomsg PUB/PULL/REP sockets beside its other transports (one thread: the
+ * others' service waits a few ms, then this turn runs without waiting). */
 #include "serve_nanomsg.h"
 
 #include <stdio.h>
@@ -81,7 +81,7 @@ int serve_nanomsg_start(cli *c, pw_hub *hub, const serve_nn_opts *o, int verbosi
     return CLI_OK;
 }
 
-void serve_nanomsg_service(serve_nn *s)
+void serve_nanomsg_service(serve_nn *s, int timeout_ms)
 {
     if (!s)
         return;
@@ -90,7 +90,7 @@ void serve_nanomsg_service(serve_nn *s)
         printf("patchwire serve: nanomsg %s\n", s->url);
         fflush(stdout);
     }
-    pw_nn_server_service(s->server, 0);
+    pw_nn_server_service(s->server, timeout_ms);
 }
 
 void serve_nanomsg_stop(serve_nn *s)
@@ -112,9 +112,9 @@ int serve_nanomsg_start(cli *c, pw_hub *hub, const serve_nn_opts *o, int verbosi
     return CLI_OK;
 }
 
-void serve_nanomsg_service(serve_nn *s)
+void serve_nanomsg_service(serve_nn *s, int timeout_ms)
 {
-    (void)s;
+    (void)s, (void)timeout_ms;
 }
 
 void serve_nanomsg_stop(serve_nn *s)

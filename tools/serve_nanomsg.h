@@ -1,5 +1,5 @@
 /* serve_nanomsg.h - what `patchwire serve` adds for --nanomsg: its options,
- * a server beside the WebSocket one on the same hub, and its turn in the
+ * a server beside the other transports on the same hub, and its turn in the
  * service loop. Without the adapter the options are refused (exit 2). */
 #ifndef PW_SERVE_NANOMSG_H
 #define PW_SERVE_NANOMSG_H
@@ -21,9 +21,9 @@ int serve_nanomsg_option(cli *c, int argc, char **argv, int *i, serve_nn_opts *o
  * Returns CLI_OK or the exit status
  * after reporting. */
 int serve_nanomsg_start(cli *c, pw_hub *hub, const serve_nn_opts *o, int verbosity, serve_nn **out);
-/* One turn: reads and publishes what is ready, without waiting. The first
- * prints "patchwire serve: nanomsg URL". */
-void serve_nanomsg_service(serve_nn *s);
+/* One turn: reads and publishes what is ready, waiting up to timeout_ms
+ * (NULL: nothing). The first prints "patchwire serve: nanomsg URL". */
+void serve_nanomsg_service(serve_nn *s, int timeout_ms);
 void serve_nanomsg_stop(serve_nn *s);
 
 #endif
