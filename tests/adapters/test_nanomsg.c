@@ -605,6 +605,36 @@ Test(nanomsg_wire, a_message_over_the_hub_limit_never_reaches_it, .init = setup_
     nn_close(push);
 }
 
+static bool public_only(const char *identity, const char *key, size_t key_len, pw_access what,
+                        void *userdata)
+{
+    (void)identity, (void)what, (void)userdata;
+    return !(key_len == 6 && memcmp(key, "secret", 6) == 0);
+}
+
+Test(nanomsg_wire, rep_serves_only_the_keys_pub_carries, .init = setup_quiet, .fini = teardown)
+{
+    pw_nn_server_free(server);
+    pw_hub_free(hub);
+    server = NULL;
+    pw_hub_options ho;
+    pw_hub_options_init(&ho);
+    ho.access = public_only;
+    hub = pw_hub_new(&ho);
+    cr_assert_eq(pw_hub_set_state(hub, "k", 1, jsonv_parse("{}")), PW_OK);
+    cr_assert_eq(pw_hub_set_state(hub, "secret", 6, jsonv_parse("{\"pin\":1}")), PW_OK);
+    heartbeat_ms = 0;
+    server_start(NULL);
+    heartbeat_ms = 100;
+    int len;
+    char *m = raw_request("{\"type\":\"resync\",\"key\":\"secret\"}", 32, &len);
+    cr_assert(strstr(m, "\"error\"") && !strstr(m, "pin"), "%s", m);
+    free(m);
+    m = raw_request("{\"type\":\"resync\",\"key\":\"k\"}", 27, &len);
+    cr_assert(strstr(m, "\"fullsync\""), "%s", m);
+    free(m);
+}
+
 /* ---- the hub restarts ---- */
 
 Test(nanomsg_ipc, subscribers_resync_after_the_hub_restarts, .init = setup_ipc, .fini = teardown)

@@ -41,7 +41,7 @@ struct pw_nn_server {
     pw_peer *peer[2];  /* CONN_PUB: the stream; CONN_PULL: the ingress */
     int conn[2];       /* what the hub is given as conn: &conn[CONN_*] */
     bool closed[2];    /* the hub closed the peer: join again */
-    size_t written[3]; /* bytes published or dropped, not yet reported */
+    size_t written[2]; /* bytes published or dropped, not yet reported */
     skey *keys;
     size_t nkeys, cap;
     pw_nn__outq q; /* what PUB would not take yet */
@@ -56,14 +56,19 @@ static long now_ms(void)
     return (long)t.tv_sec * 1000L + t.tv_nsec / 1000000L;
 }
 
+static skey *find_key(pw_nn_server *s, const char *key, size_t len)
+{
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (s->keys[i].len == len && memcmp(s->keys[i].name, key, len) == 0)
+            return &s->keys[i];
+    return NULL;
+}
+
 /* Notes what PUB carried of a key (out of memory: that key gets no
- * heartbeat). */
+ * heartbeat and REP does not serve it). */
 static void note_key(pw_nn_server *s, const pw_frame *f)
 {
-    skey *k = NULL;
-    for (size_t i = 0; i < s->nkeys && !k; i++)
-        if (s->keys[i].len == f->key_len && memcmp(s->keys[i].name, f->key, f->key_len) == 0)
-            k = &s->keys[i];
+    skey *k = find_key(s, f->key, f->key_len);
     if (!k) {
         if (s->nkeys == s->cap) {
             size_t cap = s->cap ? s->cap * 2 : 8;
@@ -88,7 +93,8 @@ static void note_key(pw_nn_server *s, const pw_frame *f)
 static void count_sent(int which, size_t len, void *userdata)
 {
     pw_nn_server *s = userdata;
-    s->written[which] += len;
+    if (which != CONN_NONE)
+        s->written[which] += len;
     s->st.published++;
 }
 
@@ -111,7 +117,8 @@ static void publish(pw_nn_server *s, const pw_frame *f, int which)
         }
     }
     if (!msg || !pw_nn__outq_push(&s->q, msg, f->len, which)) {
-        s->written[which] += f->len;
+        if (which != CONN_NONE)
+            s->written[which] += f->len;
         s->st.publish_failed++;
     }
 }
@@ -264,7 +271,7 @@ static void answer_request(pw_nn_server *s, const uint8_t *p, size_t n)
     pw_frame *f = NULL;
     if (m.type != PW_MSG_RESYNC)
         reply_error(s, codec, &m.key, "REP answers {\"type\":\"resync\",\"key\":K} only");
-    else if (!(f = pw_hub_fullsync_frame(s->hub, key, klen, codec)))
+    else if (!find_key(s, key, klen) || !(f = pw_hub_fullsync_frame(s->hub, key, klen, codec)))
         reply_error(s, codec, &m.key, "no such key");
     else if (nn_send(s->rep, f->data, f->len, NN_DONTWAIT) >= 0)
         s->st.requests++;
@@ -380,7 +387,8 @@ pw_err pw_nn_server_service(pw_nn_server *s, int timeout_ms)
     }
     if (s->q.head && !pw_nn__outq_flush(&s->q, s->pub, count_sent, s)) {
         for (pw_nn__out *o = s->q.head; o; o = o->next)
-            s->written[o->tag] += o->len;
+            if (o->tag != CONN_NONE)
+                s->written[o->tag] += o->len;
         s->st.publish_failed += s->q.count;
         pw_nn__outq_clear(&s->q);
     }

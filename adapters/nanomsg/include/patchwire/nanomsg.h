@@ -14,6 +14,9 @@
  * answer). A quiet key's version is published now and then (heartbeat_ms),
  * so losing the tail of a burst is seen too. A slow subscriber is nanomsg's to drop: the hub's
  * memory stays bounded by pw_hub_options.max_queue_bytes whatever subscribers do.
+ * nanomsg has no identities: both peers join with identity "", so with an
+ * access hook PUB carries (and REP serves) only the keys "" may read, and
+ * PULL applies only the edits "" may write.
  *
  * Client: a SUB socket following chosen keys, a PUSH socket for edits and a
  * REQ socket for FullSyncs, bound to a replica in stream mode (its origin
