@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "connect_nanomsg.h"
 #include "mqtt_cli.h"
 #include "patchwire/buf.h"
 #include "patchwire/patch.h"
@@ -30,7 +31,8 @@ static const char usage[] =
     "\n"
     "Connects to a hub (a ws:// or wss:// URL, or the http:// or https:// one\n"
     "`patchwire serve` prints; mqtt:// or mqtts:// for a broker a hub publishes\n"
-    "through with --mqtt) as a replica of one state and prints one JSON line for\n"
+    "through with --mqtt; nanomsg+tcp://HOST:PORT or nanomsg+ipc://PATH for\n"
+    "serve --nanomsg) as a replica of one state and prints one JSON line for\n"
     "its FullSync, for every change after it, and for each local edit sent and\n"
     "the hub's answer to it:\n"
     "  {\"type\":\"fullsync\",\"key\":K,\"seq\":N,\"data\":STATE}\n"
@@ -80,10 +82,11 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
-/* ---- the client: WebSocket or MQTT ---- */
+/* ---- the client: WebSocket, MQTT or nanomsg ---- */
 
 typedef struct hublink {
     pw_ws_client *ws;
+    connect_nn *nn; /* polled: it needs no wakeup */
 #ifdef PW_HAVE_MQTT
     pw_mqtt_client *mqtt;
 #endif
@@ -107,6 +110,8 @@ static void hublink_service(hublink *h, int timeout_ms)
 #endif
     if (h->ws)
         pw_ws_client_service(h->ws, timeout_ms);
+    if (h->nn) /* input lines wait at most 20 ms */
+        connect_nanomsg_service(h->nn, timeout_ms < 20 ? timeout_ms : 20);
 }
 
 /* Closes cleanly (bounded) and frees. */
@@ -115,6 +120,7 @@ static void hublink_free(hublink *h)
 #ifdef PW_HAVE_MQTT
     pw_mqtt_client_free(h->mqtt);
 #endif
+    connect_nanomsg_close(h->nn);
     if (!h->ws)
         return;
     pw_ws_client_close(h->ws);
@@ -582,7 +588,10 @@ int cmd_connect(int argc, char **argv)
     if (mq.url && !(link.mqtt = mqtt_client(&mq, &s, &ro, &err)))
         return cli_fail(&c, "%s: %s", co.url, err.msg);
 #endif
-    if (!mq.url) {
+    if (connect_nanomsg_url(co.url)) {
+        if ((status = connect_nanomsg_open(&c, co.url, &ro, &link.nn)) != CLI_OK)
+            return status;
+    } else if (!mq.url) {
         if (!(link.ws = pw_ws_client_new(&co, &err)))
             return cli_fail(&c, "%s", err.msg);
         s.client = link.ws;
@@ -606,6 +615,11 @@ int cmd_connect(int argc, char **argv)
     }
     if (link.ws)
         pw_ws_client_bind_replica(link.ws, s.replica);
+    if (link.nn && (status = connect_nanomsg_follow(&c, link.nn, s.replica, s.key, s.key_len))) {
+        hublink_free(client);
+        pw_replica_free(s.replica);
+        return status;
+    }
 #ifdef PW_HAVE_MQTT
     if (link.mqtt)
         pw_mqtt_client_bind_replica(link.mqtt, s.replica);

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "mqtt_cli.h"
+#include "serve_nanomsg.h"
 #include "patchwire/hub.h"
 #include "patchwire/ws.h"
 #ifdef PW_HAVE_MQTT
@@ -68,6 +69,11 @@ static const char usage[] =
     "  --mqtt-insecure         accept any mqtts:// broker certificate\n"
     "  --mqtt-state-interval MS  republish a changing state at most every MS\n"
     "                          milliseconds (default 1000)\n"
+    "  --nanomsg URL           also serve the states on nanomsg sockets: tcp://HOST:PORT\n"
+    "                          binds PUB on PORT, PULL on PORT+1, REP on PORT+2;\n"
+    "                          ipc://PATH binds PATH.pub, PATH.pull, PATH.rep;\n"
+    "                          with --nanomsg and no --ws, no WebSocket port is opened\n"
+    "  --nanomsg-codec C       json or msgpack: what PUB carries (default json)\n"
     "  --quiet                 log errors only\n"
     "  --verbose               log more (libwebsockets' own notices too)\n"
     "  -h, --help              show this help\n"
@@ -106,6 +112,7 @@ typedef struct serve_opts {
     const char *states[64];
     int nstates;
     mqtt_cli mq;
+    serve_nn_opts nn;
 } serve_opts;
 
 static void log_line(pw_ws_log_level level, const char *line, void *userdata)
@@ -259,6 +266,9 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
         } else if ((r = mqtt_cli_option(c, &o->mq, argc, argv, &i, &status)) != 0) {
             if (r < 0)
                 return status;
+        } else if ((r = serve_nanomsg_option(c, argc, argv, &i, &o->nn, &status)) != 0) {
+            if (r < 0)
+                return status;
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
                 return status == CLI_OK ? PARSED_HELP : status;
@@ -352,24 +362,29 @@ static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, pw_ws_serv
 }
 #endif
 
-/* Services both transports until a signal (the one that can wait waits,
- * woken by the other), then closes every connection cleanly (bounded). */
-static void run(pw_ws_server *s, void *mqtt)
+/* Services the transports until a signal (the one that can wait waits,
+ * woken by the other; nanomsg, polled between turns, keeps waits short),
+ * then closes every connection cleanly (bounded). */
+static void run(pw_ws_server *s, void *mqtt, serve_nn *nn)
 {
+    int most = nn ? 2 : 250;
     while (!stop_signal) {
 #ifdef PW_HAVE_MQTT
         if (mqtt) {
             int next = pw_mqtt_server_next_ms(mqtt);
-            int wait = next >= 0 && next < 250 ? next : 250;
+            int wait = next >= 0 && next < most ? next : most;
             if (s)
                 pw_ws_server_service(s, wait);
             pw_mqtt_server_service(mqtt, s ? 0 : wait);
+            serve_nanomsg_service(nn, 0);
             continue;
         }
 #else
         (void)mqtt;
 #endif
-        pw_ws_server_service(s, 250);
+        if (s)
+            pw_ws_server_service(s, most);
+        serve_nanomsg_service(nn, s ? 0 : 250);
     }
     if (!s)
         return;
@@ -430,7 +445,7 @@ int cmd_serve(int argc, char **argv)
     status = load_states(&c, &o, hub);
 
     pw_ws_server *server = NULL;
-    bool ws = o.host_port || !o.mq.url;
+    bool ws = o.host_port || (!o.mq.url && !o.nn.url);
     if (status == CLI_OK && ws) {
         pw_ws_server_options so;
         pw_ws_server_options_init(&so);
@@ -457,6 +472,9 @@ int cmd_serve(int argc, char **argv)
     if (status == CLI_OK)
         mqtt = start_mqtt(&c, &o, hub, server, &status);
 #endif
+    serve_nn *nn = NULL;
+    if (status == CLI_OK)
+        status = serve_nanomsg_start(&c, hub, &o.nn, o.verbosity, &nn);
     if (status == CLI_OK) {
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);
@@ -472,12 +490,13 @@ int cmd_serve(int argc, char **argv)
             printf("patchwire serve: %s topics %sKEY/state|patches|edit|error\n", o.mq.url,
                    o.mq.prefix ? o.mq.prefix : "patchwire/");
         fflush(stdout);
-        run(server, mqtt);
+        run(server, mqtt, nn);
         log_line(PW_WS_LOG_INFO, stop_signal == SIGINT ? "interrupted, stopped" : "stopped", &o);
     }
 #ifdef PW_HAVE_MQTT
     pw_mqtt_server_free(mqtt);
 #endif
+    serve_nanomsg_stop(nn);
     if (server)
         pw_ws_server_free(server);
     pw_hub_free(hub);
