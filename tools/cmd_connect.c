@@ -501,15 +501,16 @@ static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, m
     }
     if (!co->url)
         return cli_usage_error(c, "needs the hub's URL");
-    static const char *const schemes[] = {"ws://",    "wss://",  "http://",
-                                          "https://", "mqtt://", "mqtts://"};
+    static const char *const schemes[] = {"ws://",   "wss://",   "http://",       "https://",
+                                          "mqtt://", "mqtts://", "nanomsg+tcp://", "nanomsg+ipc://"};
     bool known = false;
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
         known = known || strncmp(co->url, schemes[i], strlen(schemes[i])) == 0;
     if (!known)
-        return cli_usage_error(
-            c, "the URL must start with ws://, wss://, http://, https://, mqtt:// or mqtts://, not '%s'",
-            co->url);
+        return cli_usage_error(c,
+                               "the URL must start with ws://, wss://, http://, https://, mqtt://, "
+                               "mqtts://, nanomsg+tcp:// or nanomsg+ipc://, not '%s'",
+                               co->url);
     bool mqtt = strncmp(co->url, "mqtt://", 7) == 0 || strncmp(co->url, "mqtts://", 8) == 0;
     if (mqtt) {
         mq->url = co->url;

@@ -281,7 +281,8 @@ Test(serve, connect_takes_the_url_serve_prints)
     run(&r, NULL, 30, (const char *const[]){"connect", "ftp://127.0.0.1/", NULL});
     cr_assert_eq(r.status, 2);
     cr_assert_str_eq(r.err, "patchwire connect: the URL must start with ws://, wss://, http://, "
-                            "https://, mqtt:// or mqtts://, not 'ftp://127.0.0.1/'\n"
+                            "https://, mqtt://, mqtts://, nanomsg+tcp:// or nanomsg+ipc://, not "
+                            "'ftp://127.0.0.1/'\n"
                             "Try 'patchwire connect --help'.\n");
 }
 
