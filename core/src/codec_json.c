@@ -616,8 +616,7 @@ static pw_err build_object(pw_value *out, pw_value *kv, size_t n)
     }
     o->cap = n;
     o->items = o->inline_items;
-    o->index = NULL;
-    o->index_mask = 0;
+    o->index = (pw__strtab){0};
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
         pw_value *k = &kv[2 * i];
