@@ -45,6 +45,9 @@ static const char usage[] =
     "  --max-queue-bytes N     bytes queued for a slow peer before it is resynced\n"
     "                          (default 8 MiB)\n"
     "  --max-depth N           refuse documents nested deeper than N (default 512)\n"
+    "  --max-values N          refuse messages of more than N values (default 16777216)\n"
+    "  --max-decoded-ratio N   refuse messages that would take more than N bytes of\n"
+    "                          memory per byte received to decode (default 48)\n"
     "  --quiet                 log errors only\n"
     "  --verbose               log more (libwebsockets' own notices too)\n"
     "  -h, --help              show this help\n"
@@ -69,7 +72,7 @@ typedef struct serve_opts {
     const char *host_port, *static_dir, *token_file, *tls_cert, *tls_key;
     bool no_static;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
-    size_t max_message_bytes, max_queue_bytes;
+    size_t max_message_bytes, max_queue_bytes, max_values, max_decoded_ratio;
     uint32_t max_depth;
     const char *states[64];
     int nstates;
@@ -169,15 +172,23 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             if (r < 0)
                 return status;
             o->tls_key = v;
-        } else if ((r = cli_option_value(c, "--max-message-bytes", argc, argv, &i, &v,
-                                          &status)) != 0) {
-            if (r < 0 || (status = parse_size(c, "--max-message-bytes", v,
-                                              &o->max_message_bytes)) != CLI_OK)
+        } else if ((r = cli_option_value(c, "--max-message-bytes", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-message-bytes", v, &o->max_message_bytes)) != CLI_OK)
                 return status;
         } else if ((r = cli_option_value(c, "--max-queue-bytes", argc, argv, &i, &v, &status)) !=
                    0) {
             if (r < 0 ||
                 (status = parse_size(c, "--max-queue-bytes", v, &o->max_queue_bytes)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--max-values", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0 || (status = parse_size(c, "--max-values", v, &o->max_values)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--max-decoded-ratio", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-decoded-ratio", v, &o->max_decoded_ratio)) != CLI_OK)
                 return status;
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
@@ -262,6 +273,10 @@ int cmd_serve(int argc, char **argv)
         ho.limits.max_input_bytes = o.max_message_bytes;
     if (o.max_queue_bytes)
         ho.max_queue_bytes = o.max_queue_bytes;
+    if (o.max_values)
+        ho.limits.max_values = o.max_values;
+    if (o.max_decoded_ratio)
+        ho.limits.max_decoded_ratio = o.max_decoded_ratio;
 
     access_table *acl = NULL;
     if (o.token_file) {

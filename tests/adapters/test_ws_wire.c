@@ -46,8 +46,8 @@ static void stop_server(void)
 
 static void start_default(void)
 {
-    static const char *const extra[] = {"--quiet", "--max-message-bytes", "1048576",
-                                        "--max-queue-bytes", "262144", NULL};
+    static const char *const extra[] = {
+        "--quiet", "--max-message-bytes", "1048576", "--max-queue-bytes", "262144", NULL};
     start_with(extra);
 }
 
@@ -72,9 +72,8 @@ static bool expect_type(int fd, const char *type, pw_msg *m)
         free(p);
         if (rc != PW_OK)
             return false;
-        bool match = m->type == PW_MSG_UNKNOWN
-                         ? pw_value_str_eq(&m->type_name, type, strlen(type))
-                         : strcmp(pw_msg_type_name(m->type), type) == 0;
+        bool match = m->type == PW_MSG_UNKNOWN ? pw_value_str_eq(&m->type_name, type, strlen(type))
+                                               : strcmp(pw_msg_type_name(m->type), type) == 0;
         if (match)
             return true;
         pw_msg_clear(m);
@@ -440,4 +439,65 @@ Test(ws_wire, a_peer_that_read_its_fullsync_is_not_resynced_for_its_edits)
     char *state = late_joiner_state();
     cr_assert_str_eq(state, "{\"items\":[\"edit 2\",\"edit 1\",\"edit 0\"]}");
     free(state);
+}
+
+/* ---- decode budgets (--max-values, --max-decoded-ratio) ---- */
+
+static void start_value_budget(void)
+{
+    static const char *const extra[] = {"--quiet", "--max-values", "1000", NULL};
+    start_with(extra);
+}
+
+static void start_memory_budget(void)
+{
+    static const char *const extra[] = {"--quiet", "--max-decoded-ratio", "16", NULL};
+    start_with(extra);
+}
+
+/* A Patches message adding an array of n members made of `item`. */
+static char *patch_with_array(size_t n, const char *item)
+{
+    size_t cap = 128 + n * (strlen(item) + 1);
+    char *msg = malloc(cap);
+    size_t len = (size_t)snprintf(msg, cap,
+                                  "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":"
+                                  "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":[");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(msg + len, cap - len, "%s%s", i ? "," : "", item);
+    snprintf(msg + len, cap - len, "]}]}");
+    return msg;
+}
+
+Test(ws_wire, a_message_over_the_value_budget_is_refused_and_changes_nothing,
+     .init = start_value_budget)
+{
+    int bad = join();
+    char *msg = patch_with_array(2000, "0");
+    send_text(bad, msg);
+    free(msg);
+    cr_assert(refused(bad), "2,000 values under --max-values 1000 were not refused");
+    ws_close(bad);
+    int good = join();
+    msg = patch_with_array(100, "0"); /* well within */
+    send_text(good, msg);
+    free(msg);
+    ws_close(good);
+    char *state = late_joiner_state();
+    cr_assert(strncmp(state, "{\"items\":[[0,0,", 15) == 0, "the legit change is missing: %.40s",
+              state);
+    free(state);
+}
+
+Test(ws_wire, a_message_over_the_memory_budget_is_refused, .init = start_memory_budget)
+{
+    int bad = join();
+    /* 60 KB of `[],`: about 21 bytes of nodes per input byte, over 16 per
+     * byte and the 64 KiB every message may take */
+    char *msg = patch_with_array(20000, "[]");
+    send_text(bad, msg);
+    free(msg);
+    cr_assert(refused(bad), "empty arrays over --max-decoded-ratio 16 were not refused");
+    ws_close(bad);
+    check_unaffected("after-memory-budget");
 }
