@@ -39,6 +39,8 @@ static const char usage[] =
     "                          every key; TOKEN * matches any peer); a peer gives its\n"
     "                          token as ?token=T in the URL or 'Authorization: Bearer T'.\n"
     "                          Without this option every peer may read and write.\n"
+    "                          An upgrade whose token grants nothing is refused\n"
+    "                          (HTTP 401 without a token, 403 with one).\n"
     "  --tls-cert FILE         PEM certificate: serve wss:// and https://\n"
     "  --tls-key FILE          PEM private key of the certificate\n"
     "  --max-message-bytes N   refuse messages larger than N bytes (default 64 MiB)\n"
@@ -307,6 +309,10 @@ int cmd_serve(int argc, char **argv)
         so.tls_cert = o.tls_cert;
         so.tls_key = o.tls_key;
         so.max_message_bytes = ho.limits.max_input_bytes;
+        if (acl) {
+            so.admit = access_table_admits;
+            so.admit_userdata = acl;
+        }
         so.log = log_line;
         so.log_userdata = &o;
         if (o.verbosity >= 2)

@@ -236,6 +236,11 @@ pw_err pw_string_new(pw_value *out, const char *s, size_t len)
     return PW_OK;
 }
 
+bool pw_utf8_valid(const void *s, size_t n)
+{
+    return pw__utf8_check(s, n) == n;
+}
+
 pw_err pw_string_cstr(pw_value *out, const char *s)
 {
     return pw_string_new(out, s, strlen(s));

@@ -9,8 +9,10 @@
  * hub's close and a shutdown mark the connection and ask for a writable
  * callback, which sends the close frame; lws then reports CLOSED, where the
  * peer leaves the hub. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "patchwire/ws.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,7 @@ struct ws_conn {
     uint64_t id;
     uint16_t close_code; /* nonzero: send a close frame at the next writable */
     bool ping_out;       /* a receipt ping awaits its pong */
+    uint8_t ping[16];    /* what it carried: the hub's frame count, then a nonce */
 };
 
 struct pw_ws_server {
@@ -58,6 +61,9 @@ struct pw_ws_server {
     uint64_t next_id;
     bool shutting_down;
     char *static_dir;
+    char *static_root; /* static_dir with every link resolved */
+    bool (*admit)(const char *identity, void *userdata);
+    void *admit_userdata;
     struct lws_protocols protocols[PROTO_COUNT + 1];
     struct lws_http_mount mount;
     struct lws_protocol_vhost_options mime[4];
@@ -270,10 +276,13 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
          * after the frames before it), the receipt the hub waits for. */
         if (!c->ping_out && pw_hub_peer_awaits_receipt(c->peer)) {
             uint64_t mark = pw_hub_peer_frames(c->peer);
-            uint8_t *p = s->scratch + LWS_PRE;
             for (int i = 0; i < 8; i++)
-                p[i] = (uint8_t)(mark >> (56 - 8 * i));
-            if (lws_write(c->wsi, p, 8, LWS_WRITE_PING) < 8)
+                c->ping[i] = (uint8_t)(mark >> (56 - 8 * i));
+            if (lws_get_random(s->ctx, c->ping + 8, 8) != 8)
+                return -1;
+            uint8_t *p = s->scratch + LWS_PRE;
+            memcpy(p, c->ping, sizeof c->ping);
+            if (lws_write(c->wsi, p, sizeof c->ping, LWS_WRITE_PING) < (int)sizeof c->ping)
                 return -1;
             c->ping_out = true;
         }
@@ -307,19 +316,95 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
     return 0;
 }
 
-/* The pong of a receipt ping: its payload is the mark. */
+/* The pong of a receipt ping: it counts only when it echoes the ping still
+ * unanswered, nonce included, so a peer cannot claim in advance to have
+ * read what it has not (a peer may also send unsolicited pongs). */
 static void conn_pong(pw_ws_server *s, ws_conn *c, const uint8_t *p, size_t len)
 {
-    if (!c->ping_out || len != 8)
-        return; /* not ours (a peer may send unsolicited pongs) */
+    if (!c->ping_out || len != sizeof c->ping || memcmp(p, c->ping, len) != 0)
+        return;
     uint64_t mark = 0;
     for (int i = 0; i < 8; i++)
-        mark = mark << 8 | p[i];
+        mark = mark << 8 | c->ping[i];
     c->ping_out = false;
     if (mark <= pw_hub_peer_frames(c->peer))
         pw_hub_peer_received(s->hub, c->peer, mark);
     if (wants_ping(c))
         lws_callback_on_writable(c->wsi);
+}
+
+/* An upgrade is refused before the peer holds a slot when the access hook
+ * says its identity may do nothing at all. */
+static int upgrade_filter(pw_ws_server *s, struct lws *wsi)
+{
+    if (s->shutting_down)
+        return 1;
+    if (!s->admit)
+        return 0;
+    char idbuf[IDENTITY_MAX];
+    const char *identity = conn_identity(wsi, idbuf, sizeof idbuf);
+    if (s->admit(identity, s->admit_userdata))
+        return 0;
+    char addr[64];
+    if (!lws_get_peer_simple(wsi, addr, sizeof addr))
+        strcpy(addr, "?");
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "refused upgrade from %s: %s", addr,
+               *identity ? "the token grants nothing" : "no token");
+    lws_return_http_status(wsi, *identity ? HTTP_STATUS_FORBIDDEN : HTTP_STATUS_UNAUTHORIZED, NULL);
+    return 1;
+}
+
+/* A static file request is served only when its path, every link
+ * resolved, stays inside static_root; a missing file is left to lws (404). */
+static int http_filter(pw_ws_server *s, struct lws *wsi, const char *uri)
+{
+    if (!s->static_root || !uri)
+        return 0;
+    size_t ulen = strlen(uri);
+    char path[PATH_MAX], real[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/%s%s", s->static_dir, uri,
+                     ulen && uri[ulen - 1] == '/' ? "index.html" : "");
+    if (n < 0 || (size_t)n >= sizeof path || !realpath(path, real))
+        return 0;
+    size_t rlen = strlen(s->static_root);
+    if (strncmp(real, s->static_root, rlen) == 0 && (real[rlen] == '/' || real[rlen] == '\0'))
+        return 0;
+    char addr[64];
+    if (!lws_get_peer_simple(wsi, addr, sizeof addr))
+        strcpy(addr, "?");
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO,
+               "refused %s to %s: it resolves outside the static directory", uri, addr);
+    lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
+    return 1;
+}
+
+/* RFC 6455 7.4: codes a peer may send; 1012-1014 are registered since. */
+static bool close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+/* A close frame from the peer: echoed when well-formed (lws does that),
+ * answered with 1002 for a code no peer may send, 1007 for a reason that is
+ * not UTF-8. */
+static int conn_peer_close(pw_ws_server *s, ws_conn *c, const uint8_t *p, size_t len)
+{
+    uint16_t code = 0;
+    if (len == 1 || (len >= 2 && !close_code_valid((unsigned)(p[0] << 8 | p[1]))))
+        code = LWS_CLOSE_STATUS_PROTOCOL_ERR;
+    else if (len > 2 && !pw_utf8_valid(p + 2, len - 2))
+        code = LWS_CLOSE_STATUS_INVALID_PAYLOAD;
+    if (!code)
+        return 0;
+    const char *text =
+        code == LWS_CLOSE_STATUS_PROTOCOL_ERR ? "invalid close code" : "close reason is not UTF-8";
+    char name[96];
+    peer_name(c->wsi, c->id, name, sizeof name);
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "closing %s: %s", name, text);
+    lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)(uintptr_t)text,
+                     strlen(text));
+    return -1;
 }
 
 static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -329,7 +414,9 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     ws_conn *c = user;
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return s->shutting_down ? 1 : 0;
+        return upgrade_filter(s, wsi);
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        return http_filter(s, wsi, in);
     case LWS_CALLBACK_ESTABLISHED:
         return conn_open(s, c, wsi);
     case LWS_CALLBACK_RECEIVE:
@@ -338,6 +425,8 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (c && c->s)
             conn_pong(s, c, in, len);
         return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        return c && c->s ? conn_peer_close(s, c, in, len) : 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c && c->s ? conn_writable(s, c) : 0;
     case LWS_CALLBACK_CLOSED:
@@ -467,7 +556,12 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
         return NULL;
     }
     pw_ws_server *s = calloc(1, sizeof *s);
-    if (!s || (o.static_dir && !(s->static_dir = strdup(o.static_dir)))) {
+    if (!s || (o.static_dir && (!(s->static_dir = strdup(o.static_dir)) ||
+                                !(s->static_root = realpath(o.static_dir, NULL))))) {
+        if (s) {
+            free(s->static_dir);
+            free(s->static_root);
+        }
         free(s);
         pw_error_set(err, PW_ENOMEM, "out of memory for the WebSocket server");
         return NULL;
@@ -475,6 +569,8 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
     s->hub = hub;
     s->max_message =
         o.max_message_bytes ? o.max_message_bytes : pw_hub_limits(hub)->max_input_bytes;
+    s->admit = o.admit;
+    s->admit_userdata = o.admit_userdata;
     s->log = o.log;
     s->log_userdata = o.log_userdata;
     set_protocols(s);
@@ -506,6 +602,7 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
         pw_error_set(err, PW_EIO, "cannot listen on %s:%d%s (address in use or unusable)", o.host,
                      o.port, o.tls_cert ? " with TLS" : "");
         free(s->static_dir);
+        free(s->static_root);
         free(s);
         return NULL;
     }
@@ -552,5 +649,6 @@ void pw_ws_server_free(pw_ws_server *s)
         conn_closed(s, s->conns);
     lws_context_destroy(s->ctx);
     free(s->static_dir);
+    free(s->static_root);
     free(s);
 }

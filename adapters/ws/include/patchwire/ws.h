@@ -9,7 +9,9 @@
  * codec of the first message it sends (JSON until then, as Visly clients
  * expect). The peer's identity for the hub's access hook is the `token`
  * query parameter of the URL, or the credentials of an `Authorization:
- * Bearer T` header; "" when neither is given.
+ * Bearer T` header; "" when neither is given. Static files are served
+ * only when the path resolves inside static_dir, symbolic links included
+ * (as nginx's disable_symlinks does for links that leave the root).
  *
  * Client: connects to a ws:// or wss:// URL and reconnects with capped
  * exponential backoff and jitter; pw_ws_client_bind_replica makes a replica
@@ -60,6 +62,11 @@ typedef struct pw_ws_server_options {
     /* A message over it closes the connection with 1009 (message too big);
      * default: the hub's limits.max_input_bytes. */
     size_t max_message_bytes;
+    /* Asked at the upgrade whether identity (see above) may do anything at
+     * all; false refuses the upgrade with HTTP 401 (no identity given) or
+     * 403, before the peer holds a slot or sends a byte. NULL: all may. */
+    bool (*admit)(const char *identity, void *userdata);
+    void *admit_userdata;
     pw_ws_log_cb log; /* NULL: no log */
     void *log_userdata;
 } pw_ws_server_options;
