@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -50,6 +51,11 @@ static const char usage[] =
     "  --max-values N          refuse messages of more than N values (default 16777216)\n"
     "  --max-decoded-ratio N   refuse messages that would take more than N bytes of\n"
     "                          memory per byte received to decode (default 48)\n"
+    "  --max-connections N     sockets held at once, WebSocket, HTTP or half-open\n"
+    "                          (default: the descriptor limit, raised to its hard\n"
+    "                          limit at start, less 64); more are closed on accept\n"
+    "  --max-connections-per-address N\n"
+    "                          the same from one IPv4 address or IPv6 /64 (default 256)\n"
     "  --quiet                 log errors only\n"
     "  --verbose               log more (libwebsockets' own notices too)\n"
     "  -h, --help              show this help\n"
@@ -75,6 +81,7 @@ typedef struct serve_opts {
     bool no_static;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     size_t max_message_bytes, max_queue_bytes, max_values, max_decoded_ratio;
+    size_t max_connections, max_per_address;
     uint32_t max_depth;
     const char *states[64];
     int nstates;
@@ -192,6 +199,16 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             if (r < 0 ||
                 (status = parse_size(c, "--max-decoded-ratio", v, &o->max_decoded_ratio)) != CLI_OK)
                 return status;
+        } else if ((r = cli_option_value(c, "--max-connections", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-connections", v, &o->max_connections)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--max-connections-per-address", argc, argv, &i, &v,
+                                         &status)) != 0) {
+            if (r < 0 || (status = parse_size(c, "--max-connections-per-address", v,
+                                              &o->max_per_address)) != CLI_OK)
+                return status;
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
                 return status == CLI_OK ? PARSED_HELP : status;
@@ -248,6 +265,17 @@ static void run(pw_ws_server *s)
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (t.tv_sec - t0.tv_sec >= 2)
             break;
+    }
+}
+
+/* A server holds a descriptor per peer: the soft limit (often 1024) goes
+ * up to the hard one, which the default connection limit then follows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
 }
 
@@ -313,6 +341,9 @@ int cmd_serve(int argc, char **argv)
             so.admit = access_table_admits;
             so.admit_userdata = acl;
         }
+        so.max_connections = o.max_connections;
+        so.max_connections_per_address = o.max_per_address;
+        raise_fd_limit();
         so.log = log_line;
         so.log_userdata = &o;
         if (o.verbosity >= 2)

@@ -633,3 +633,103 @@ Test(ws_wire, a_message_over_the_memory_budget_is_refused, .init = start_memory_
     ws_close(bad);
     check_unaffected("after-memory-budget");
 }
+
+/* ---- connection limits ---- */
+
+static void start_connection_limits(void)
+{
+    static const char *const extra[] = {
+        "--quiet", "--max-connections", "12", "--max-connections-per-address", "4", NULL};
+    start_with(extra);
+}
+
+/* A WebSocket from src that the server keeps: it gets its FullSync. */
+static bool kept(const char *src, int *fd)
+{
+    *fd = ws_open_from(src, srv.port, NULL, NULL, WAIT_MS);
+    if (*fd < 0)
+        return false;
+    pw_msg m;
+    bool ok = expect_type(*fd, "fullsync", &m);
+    if (ok)
+        pw_msg_clear(&m);
+    return ok;
+}
+
+/* Retries for up to 2 s: a closed socket is counted out when the server
+ * has seen it go. */
+static bool kept_soon(const char *src, int *fd)
+{
+    for (int i = 0; i < 20; i++) {
+        if (kept(src, fd))
+            return true;
+        ws_close(*fd);
+        usleep(100000);
+    }
+    return false;
+}
+
+Test(ws_wire, one_address_holds_at_most_its_share_of_connections, .init = start_connection_limits)
+{
+    int fds[4], more, other;
+    for (int i = 0; i < 4; i++)
+        cr_assert(kept("127.0.0.1", &fds[i]), "connection %d of 4 refused", i);
+    cr_assert_not(kept("127.0.0.1", &more), "a 5th connection from one address was kept");
+    ws_close(more);
+    cr_assert(kept("127.0.0.2", &other), "another address was refused");
+    ws_close(other);
+    ws_close(fds[0]);
+    cr_assert(kept_soon("127.0.0.1", &fds[0]), "a freed place was not given back");
+    for (int i = 0; i < 4; i++)
+        ws_close(fds[i]);
+    check_unaffected("after-per-address");
+}
+
+Test(ws_wire, the_server_holds_at_most_its_connections, .init = start_connection_limits)
+{
+    static const char *const srcs[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+    int fds[12], more;
+    for (int i = 0; i < 12; i++)
+        cr_assert(kept(srcs[i % 3], &fds[i]), "connection %d of 12 refused", i);
+    cr_assert_not(kept("127.0.0.5", &more), "a 13th connection was kept");
+    ws_close(more);
+    for (int i = 0; i < 12; i++)
+        ws_close(fds[i]);
+    int again;
+    cr_assert(kept_soon("127.0.0.5", &again), "closed connections were not given back");
+    ws_close(again);
+    check_unaffected("after-global-limit");
+}
+
+static void start_at_a_low_fd_limit(void)
+{
+    /* 128 descriptors: the default limit keeps 64 of them for peers */
+    const char *outer = getenv("PW_SERVE_WRAP");
+    static char wrap[512];
+    snprintf(wrap, sizeof wrap, "prlimit --nofile=128:128%s%s", outer ? " " : "",
+             outer ? outer : "");
+    setenv("PW_SERVE_WRAP", wrap, 1);
+    static const char *const extra[] = {"--quiet", "--max-connections-per-address", "1000", NULL};
+    start_with(extra);
+}
+
+Test(ws_wire, at_the_descriptor_limit_accept_does_not_spin, .init = start_at_a_low_fd_limit)
+{
+    enum { N = 200 };
+    int fds[N];
+    for (int i = 0; i < N; i++) /* half-open: never a byte of handshake */
+        fds[i] = tcp_open(srv.port);
+    usleep(300000);
+    long cpu0 = served_cpu_ms(&srv);
+    usleep(1000000);
+    long cpu1 = served_cpu_ms(&srv);
+    fprintf(stderr, "%d sockets at a limit of 128 descriptors: server used %ld ms of CPU in 1 s\n",
+            N, cpu1 - cpu0);
+    cr_expect_lt(cpu1 - cpu0, 300, "the server spun: %ld ms of CPU in 1 s", cpu1 - cpu0);
+    for (int i = 0; i < N; i++)
+        ws_close(fds[i]);
+    int fd;
+    cr_assert(kept_soon(NULL, &fd), "no connection once the sockets were closed");
+    ws_close(fd);
+    check_unaffected("after-fd-limit");
+}

@@ -87,6 +87,23 @@ long served_rss_kib(const served *s)
     return served_status_kib(s, "VmRSS:");
 }
 
+long served_cpu_ms(const served *s)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)s->c.pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
 long served_status_kib(const served *s, const char *field)
 {
     char path[64], line[256];
@@ -160,10 +177,9 @@ int ws_send_raw(int fd, const void *p, size_t n)
 
 /* Connects and sends an upgrade request; reads the response headers into
  * resp. The socket, or -1. */
-static int handshake(int port, const char *query, const char *proto, int timeout_ms, char *resp,
-                     size_t cap)
+/* A TCP connection to 127.0.0.1:port from src (NULL: any); fd or -1. */
+static int connect_from(const char *src, int port)
 {
-    long long deadline = now_ms() + timeout_ms;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
@@ -171,10 +187,28 @@ static int handshake(int port, const char *query, const char *proto, int timeout
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    if ((src && (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+                 bind(fd, (struct sockaddr *)&from, sizeof from) != 0)) ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+int tcp_open(int port)
+{
+    return connect_from(NULL, port);
+}
+
+static int handshake(const char *src, int port, const char *query, const char *proto,
+                     int timeout_ms, char *resp, size_t cap)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int fd = connect_from(src, port);
+    if (fd < 0)
+        return -1;
     char req[1024];
     int n =
         snprintf(req, sizeof req,
@@ -202,8 +236,13 @@ static int handshake(int port, const char *query, const char *proto, int timeout
 
 int ws_open(int port, const char *query, const char *proto, int timeout_ms)
 {
+    return ws_open_from(NULL, port, query, proto, timeout_ms);
+}
+
+int ws_open_from(const char *src, int port, const char *query, const char *proto, int timeout_ms)
+{
     char resp[2048];
-    int fd = handshake(port, query, proto, timeout_ms, resp, sizeof resp);
+    int fd = handshake(src, port, query, proto, timeout_ms, resp, sizeof resp);
     size_t len = strlen(resp);
     if (fd >= 0 && (strncmp(resp, "HTTP/1.1 101", 12) != 0 || len < 4 ||
                     memcmp(resp + len - 4, "\r\n\r\n", 4) != 0)) {
@@ -216,7 +255,7 @@ int ws_open(int port, const char *query, const char *proto, int timeout_ms)
 int ws_upgrade_status(int port, const char *query, int timeout_ms)
 {
     char resp[2048];
-    int fd = handshake(port, query, NULL, timeout_ms, resp, sizeof resp);
+    int fd = handshake(NULL, port, query, NULL, timeout_ms, resp, sizeof resp);
     if (fd < 0)
         return -1;
     close(fd);

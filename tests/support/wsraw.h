@@ -42,6 +42,8 @@ int served_stop(served *s, int timeout_ms);
 long served_rss_kib(const served *s);
 /* A field of /proc/PID/status in KiB ("VmData:", ...); -1 if unknown. */
 long served_status_kib(const served *s, const char *field);
+/* CPU time (user + system) the server has used, in ms; -1 if unknown. */
+long served_cpu_ms(const served *s);
 /* Whether the process runs the program itself, not under a tool such as
  * valgrind (judged by /proc/PID/exe). */
 bool served_is_native(const served *s);
@@ -51,6 +53,11 @@ bool served_alive(const served *s);
 /* Opens a WebSocket to 127.0.0.1:port, path "/" plus query (may be NULL),
  * asking for subprotocol proto (NULL: none). The socket fd, or -1. */
 int ws_open(int port, const char *query, const char *proto, int timeout_ms);
+/* The same from the local address src (a loopback address such as
+ * "127.0.0.2"; NULL: any). */
+int ws_open_from(const char *src, int port, const char *query, const char *proto, int timeout_ms);
+/* A plain TCP connection to 127.0.0.1:port that sends nothing; the fd or -1. */
+int tcp_open(int port);
 /* Sends one frame (masked, as a client must): fin, opcode, payload. */
 int ws_send_frame(int fd, bool fin, int opcode, const void *p, size_t n);
 /* The HTTP status the server answers an upgrade request with (101 when it

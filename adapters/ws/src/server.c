@@ -19,12 +19,15 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
 
+#include "conntab.h"
 #include "frameq.h"
 #include "rxbuf.h"
 #include "wsutil.h"
@@ -64,6 +67,10 @@ struct pw_ws_server {
     char *static_root; /* static_dir with every link resolved */
     bool (*admit)(const char *identity, void *userdata);
     void *admit_userdata;
+    pw__ws_conntab sockets; /* every accepted socket, by address */
+    size_t max_sockets, max_per_address;
+    uint64_t refused;      /* sockets closed at accept for a limit, since the last log line */
+    time_t refused_logged; /* when that line was written */
     struct lws_protocols protocols[PROTO_COUNT + 1];
     struct lws_http_mount mount;
     struct lws_protocol_vhost_options mime[4];
@@ -378,6 +385,63 @@ static int http_filter(pw_ws_server *s, struct lws *wsi, const char *uri)
     return 1;
 }
 
+/* ---- connection limits ---- */
+
+/* The address an accepted socket is counted under, kept with its wsi until
+ * lws destroys it. */
+typedef struct counted {
+    struct sockaddr_storage addr;
+} counted;
+
+/* A socket just accepted, before anything is read from it: closed at once
+ * when it would pass a limit (one log line per second says how many). */
+static int accept_filter(pw_ws_server *s, const struct lws_filter_network_conn_args *a)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&a->cli_addr;
+    bool all = s->sockets.total >= s->max_sockets;
+    if (!all && pw__ws_conntab_count(&s->sockets, sa) < s->max_per_address)
+        return 0;
+    s->refused++;
+    time_t now = time(NULL);
+    if (now != s->refused_logged) {
+        char addr[64] = "?";
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+        pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO,
+                   "refused %llu connection(s), the last from %s: %s (limit %zu)",
+                   (unsigned long long)s->refused, addr,
+                   all ? "too many connections" : "too many from one address",
+                   all ? s->max_sockets : s->max_per_address);
+        s->refused = 0;
+        s->refused_logged = now;
+    }
+    return 1;
+}
+
+static void socket_counted(pw_ws_server *s, struct lws *wsi)
+{
+    counted *k = calloc(1, sizeof *k);
+    socklen_t len = sizeof k->addr;
+    if (!k || getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&k->addr, &len) != 0 ||
+        !pw__ws_conntab_add(&s->sockets, (struct sockaddr *)&k->addr)) {
+        free(k); /* not counted: it still holds a descriptor, the reserve has room */
+        return;
+    }
+    lws_set_opaque_user_data(wsi, k);
+}
+
+static void socket_gone(pw_ws_server *s, struct lws *wsi)
+{
+    counted *k = lws_get_opaque_user_data(wsi);
+    if (!k)
+        return;
+    lws_set_opaque_user_data(wsi, NULL);
+    pw__ws_conntab_remove(&s->sockets, (struct sockaddr *)&k->addr);
+    free(k);
+}
+
 /* RFC 6455 7.4: codes a peer may send; 1012-1014 are registered since. */
 static bool close_code_valid(unsigned code)
 {
@@ -413,6 +477,14 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     pw_ws_server *s = lws_context_user(lws_get_context(wsi));
     ws_conn *c = user;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return accept_filter(s, user);
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        socket_counted(s, wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        socket_gone(s, wsi);
+        return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return upgrade_filter(s, wsi);
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
@@ -537,6 +609,15 @@ static bool port_taken(const char *host, int port)
     return taken;
 }
 
+static size_t default_max_sockets(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 1u << 20;
+    return rl.rlim_cur > 2 * PW_WS_FD_RESERVE ? (size_t)rl.rlim_cur - PW_WS_FD_RESERVE
+                                              : (size_t)rl.rlim_cur / 2;
+}
+
 pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw_error *err)
 {
     pw_ws_server_options o;
@@ -571,6 +652,9 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
         o.max_message_bytes ? o.max_message_bytes : pw_hub_limits(hub)->max_input_bytes;
     s->admit = o.admit;
     s->admit_userdata = o.admit_userdata;
+    s->max_sockets = o.max_connections ? o.max_connections : default_max_sockets();
+    s->max_per_address = o.max_connections_per_address ? o.max_connections_per_address
+                                                       : PW_WS_DEFAULT_MAX_PER_ADDRESS;
     s->log = o.log;
     s->log_userdata = o.log_userdata;
     set_protocols(s);
@@ -606,6 +690,9 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
         free(s);
         return NULL;
     }
+    uint64_t mult = 0;
+    lws_get_random(s->ctx, &mult, sizeof mult);
+    pw__ws_conntab_init(&s->sockets, mult);
     s->port = lws_get_vhost_listen_port(lws_get_vhost_by_name(s->ctx, "default"));
     pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "listening on %s://%s:%d/",
                o.tls_cert ? "wss" : "ws", o.host, s->port);
@@ -648,6 +735,7 @@ void pw_ws_server_free(pw_ws_server *s)
     while (s->conns)
         conn_closed(s, s->conns);
     lws_context_destroy(s->ctx);
+    pw__ws_conntab_free(&s->sockets);
     free(s->static_dir);
     free(s->static_root);
     free(s);

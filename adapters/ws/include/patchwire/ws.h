@@ -67,11 +67,21 @@ typedef struct pw_ws_server_options {
      * 403, before the peer holds a slot or sends a byte. NULL: all may. */
     bool (*admit)(const char *identity, void *userdata);
     void *admit_userdata;
+    /* Sockets held at once (WebSocket, HTTP and half-open alike), in all
+     * and from one address (an IPv4 address or an IPv6 /64); a socket over
+     * either is closed as soon as it is accepted. Defaults: the process's
+     * descriptor limit less PW_WS_FD_RESERVE (so accept never fails for
+     * lack of descriptors, which would make it spin), and 256. */
+    size_t max_connections;
+    size_t max_connections_per_address;
     pw_ws_log_cb log; /* NULL: no log */
     void *log_userdata;
 } pw_ws_server_options;
 
 void pw_ws_server_options_init(pw_ws_server_options *opts);
+
+#define PW_WS_FD_RESERVE 64 /* descriptors kept free for files, logs and the listener */
+#define PW_WS_DEFAULT_MAX_PER_ADDRESS 256
 
 /* Listens and serves the hub's peers (the hub must outlive the server).
  * NULL on failure, with the reason in err (address in use, unreadable TLS
