@@ -1,9 +1,9 @@
 /* cmd_connect.c - `patchwire connect`: a replica on the command line.
  *
- * The one idea: a replica bound to a WebSocket client runs on the main
- * thread; a second thread only reads standard input and hands complete
- * lines over (a mutex and a wakeup), so every store and replica call stays
- * on the thread that services the connection. */
+ * The one idea: a replica bound to a client (WebSocket, or MQTT through a
+ * broker) runs on the main thread; a second thread only reads standard
+ * input and hands complete lines over (a mutex and a wakeup), so every
+ * store and replica call stays on the thread that services the client. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,15 +16,20 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "mqtt_cli.h"
 #include "patchwire/buf.h"
 #include "patchwire/patch.h"
 #include "patchwire/replica.h"
 #include "patchwire/ws.h"
+#ifdef PW_HAVE_MQTT
+#include "patchwire/mqtt.h"
+#endif
 
 static const char usage[] =
     "usage: patchwire connect [options] URL\n"
     "\n"
-    "Connects to a hub (ws:// or wss:// URL, e.g. one `patchwire serve` runs) as\n"
+    "Connects to a hub (ws:// or wss:// URL, e.g. one `patchwire serve` runs, or\n"
+    "mqtt:// or mqtts:// for a broker a hub publishes through with --mqtt) as\n"
     "a replica of one state and prints, one JSON line each, its FullSync and\n"
     "every change after it:\n"
     "  {\"type\":\"fullsync\",\"key\":K,\"seq\":N,\"data\":STATE}\n"
@@ -47,6 +52,9 @@ static const char usage[] =
     "  --timeout S       give up (exit 1) after S seconds (default: never)\n"
     "  --max-depth N     refuse documents nested deeper than N (default 512)\n"
     "  --max-bytes N     refuse messages and input lines larger than N bytes\n"
+    "  --mqtt-prefix P   with mqtt://: the hub's topic prefix (default patchwire/)\n"
+    "  --mqtt-client-id ID, --mqtt-qos N, --mqtt-user U, --mqtt-password-file F,\n"
+    "  --mqtt-cert F, --mqtt-key F  with mqtt:// or mqtts://, as for serve\n"
     "  -h, --help        show this help\n"
     "\n"
     "Exit status: 0 when everything read was accepted, 1 when an edit failed,\n"
@@ -59,6 +67,49 @@ enum { PARSED_HELP = -1 }; /* parse_args printed the help: exit 0 */
 static void on_signal(int sig)
 {
     stop_signal = sig;
+}
+
+/* ---- the client: WebSocket or MQTT ---- */
+
+typedef struct hublink {
+    pw_ws_client *ws;
+#ifdef PW_HAVE_MQTT
+    pw_mqtt_client *mqtt;
+#endif
+} hublink;
+
+static void hublink_wake(hublink *h)
+{
+#ifdef PW_HAVE_MQTT
+    if (h->mqtt)
+        pw_mqtt_client_wake(h->mqtt);
+#endif
+    if (h->ws)
+        pw_ws_client_wake(h->ws);
+}
+
+static void hublink_service(hublink *h, int timeout_ms)
+{
+#ifdef PW_HAVE_MQTT
+    if (h->mqtt)
+        pw_mqtt_client_service(h->mqtt, timeout_ms);
+#endif
+    if (h->ws)
+        pw_ws_client_service(h->ws, timeout_ms);
+}
+
+/* Closes cleanly (bounded) and frees. */
+static void hublink_free(hublink *h)
+{
+#ifdef PW_HAVE_MQTT
+    pw_mqtt_client_free(h->mqtt);
+#endif
+    if (!h->ws)
+        return;
+    pw_ws_client_close(h->ws);
+    for (int i = 0; i < 50 && pw_ws_client_connected(h->ws); i++)
+        pw_ws_client_service(h->ws, 20);
+    pw_ws_client_free(h->ws);
 }
 
 /* ---- standard input, read on its own thread ---- */
@@ -75,7 +126,7 @@ typedef struct input {
     bool eof;
     bool too_long;      /* a line over the limit was dropped */
     size_t max;
-    pw_ws_client *client; /* woken when something arrives */
+    struct hublink *client; /* woken when something arrives */
     int stop_fd;          /* readable: the reader thread returns */
     char *partial;      /* the reader's own buffer */
     size_t plen, pcap;
@@ -153,14 +204,14 @@ static void *read_input(void *arg)
             }
             p += len + (nl != NULL);
         }
-        pw_ws_client_wake(in->client);
+        hublink_wake(in->client);
     }
     if (!skipping && in->plen)
         input_push(in, in->partial, in->plen);
     pthread_mutex_lock(&in->mu);
     in->eof = true;
     pthread_mutex_unlock(&in->mu);
-    pw_ws_client_wake(in->client);
+    hublink_wake(in->client);
     return NULL;
 }
 
@@ -263,7 +314,7 @@ static double now_seconds(void)
 
 /* Services until stdin has ended and everything is accepted, a signal or
  * the deadline. */
-static void run(session *s, pw_ws_client *client, input *in, double timeout)
+static void run(session *s, hublink *client, input *in, double timeout)
 {
     double deadline = timeout > 0 ? now_seconds() + timeout : 0;
     for (;;) {
@@ -273,7 +324,7 @@ static void run(session *s, pw_ws_client *client, input *in, double timeout)
             s->status = cli_fail(s->c, "timed out");
             return;
         }
-        pw_ws_client_service(client, 100);
+        hublink_service(client, 100);
         if (!s->synced)
             continue; /* lines wait for the state they edit */
         pthread_mutex_lock(&in->mu);
@@ -295,8 +346,8 @@ static void run(session *s, pw_ws_client *client, input *in, double timeout)
     }
 }
 
-static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, session *s,
-                      double *timeout)
+static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, mqtt_cli *mq,
+                      session *s, double *timeout)
 {
     int status = CLI_OK;
     for (int i = 1; i < argc; i++) {
@@ -331,6 +382,11 @@ static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, s
             *timeout = strtod(v, &end);
             if (end == v || *end || !(*timeout > 0))
                 return cli_usage_error(c, "--timeout needs a positive number of seconds");
+        } else if (strncmp(a, "--mqtt", 6) == 0 && strcmp(a, "--mqtt") != 0 &&
+                   strncmp(a, "--mqtt=", 7) != 0 &&
+                   (r = mqtt_cli_option(c, mq, argc, argv, &i, &status)) != 0) {
+            if (r < 0)
+                return status;
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
                 return status == CLI_OK ? PARSED_HELP : status;
@@ -340,8 +396,56 @@ static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, s
     }
     if (!co->url)
         return cli_usage_error(c, "needs the hub's URL");
-    return CLI_OK;
+    bool mqtt = strncmp(co->url, "mqtt://", 7) == 0 || strncmp(co->url, "mqtts://", 8) == 0;
+    if (mqtt) {
+        mq->url = co->url;
+        mq->ca = co->tls_ca;
+        mq->insecure = co->tls_insecure;
+    } else if (mq->prefix || mq->client_id || mq->user || mq->password_file || mq->cert ||
+               mq->qos_set) {
+        return cli_usage_error(c, "--mqtt-* options go with an mqtt:// or mqtts:// URL");
+    }
+    return mqtt_cli_finish(c, mq);
 }
+
+#ifdef PW_HAVE_MQTT
+static void mqtt_log(pw_mqtt_log_level level, const char *line, void *userdata)
+{
+    log_line(level == PW_MQTT_LOG_ERROR  ? PW_WS_LOG_ERROR
+             : level == PW_MQTT_LOG_INFO ? PW_WS_LOG_INFO
+                                         : PW_WS_LOG_DEBUG,
+             line, userdata);
+}
+
+/* The MQTT client following the key, with the replica's send set up. */
+static pw_mqtt_client *mqtt_client(const mqtt_cli *mq, const session *s, pw_replica_options *ro,
+                                   pw_error *err)
+{
+    static const char *keys[1];
+    keys[0] = s->key;
+    pw_mqtt_client_options mo;
+    pw_mqtt_client_options_init(&mo);
+    mo.link.url = mq->url;
+    mo.link.prefix = mq->prefix;
+    mo.link.client_id = mq->client_id;
+    if (mq->qos_set)
+        mo.link.qos = mq->qos;
+    mo.link.username = mq->user;
+    mo.link.password = mq->password_file ? mq->password : NULL;
+    mo.link.tls_ca = mq->ca;
+    mo.link.tls_cert = mq->cert;
+    mo.link.tls_key = mq->key;
+    mo.link.tls_insecure = mq->insecure;
+    mo.link.log = mqtt_log;
+    mo.link.log_userdata = (void *)s;
+    mo.keys = keys;
+    mo.nkeys = 1;
+    pw_mqtt_client *m = pw_mqtt_client_new(&mo, err);
+    if (m)
+        pw_mqtt_replica_options(m, ro);
+    return m;
+}
+#endif
 
 int cmd_connect(int argc, char **argv)
 {
@@ -350,8 +454,9 @@ int cmd_connect(int argc, char **argv)
     session s = {.c = &c, .key = "appstate", .status = CLI_OK};
     pw_ws_client_options co;
     pw_ws_client_options_init(&co);
+    mqtt_cli mq = {0};
     double timeout = 0;
-    int status = parse_args(&c, argc, argv, &co, &s, &timeout);
+    int status = parse_args(&c, argc, argv, &co, &mq, &s, &timeout);
     if (status == PARSED_HELP)
         return CLI_OK;
     if (status != CLI_OK)
@@ -362,15 +467,20 @@ int cmd_connect(int argc, char **argv)
     co.log_userdata = &s;
 
     pw_error err;
-    pw_ws_client *client = pw_ws_client_new(&co, &err);
-    if (!client)
-        return cli_fail(&c, "%s: %s", co.url, err.msg);
-
     pw_replica_options ro;
     pw_replica_options_init(&ro);
+    hublink link = {0}, *client = &link;
+#ifdef PW_HAVE_MQTT
+    if (mq.url && !(link.mqtt = mqtt_client(&mq, &s, &ro, &err)))
+        return cli_fail(&c, "%s: %s", co.url, err.msg);
+#endif
+    if (!mq.url) {
+        if (!(link.ws = pw_ws_client_new(&co, &err)))
+            return cli_fail(&c, "%s: %s", co.url, err.msg);
+        ro.send = pw_ws_replica_send;
+        ro.send_userdata = link.ws;
+    }
     ro.codec = co.codec;
-    ro.send = pw_ws_replica_send;
-    ro.send_userdata = client;
     ro.on_error = on_hub_error;
     ro.on_error_userdata = &s;
     ro.limits = c.lim;
@@ -379,10 +489,15 @@ int cmd_connect(int argc, char **argv)
     if (!s.replica || !pw_store_subscribe(pw_replica_store(s.replica), s.key, s.key_len, NULL,
                                           print_change, &s)) {
         pw_replica_free(s.replica);
-        pw_ws_client_free(client);
+        hublink_free(client);
         return cli_fail(&c, "out of memory");
     }
-    pw_ws_client_bind_replica(client, s.replica);
+    if (link.ws)
+        pw_ws_client_bind_replica(link.ws, s.replica);
+#ifdef PW_HAVE_MQTT
+    if (link.mqtt)
+        pw_mqtt_client_bind_replica(link.mqtt, s.replica);
+#endif
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -393,7 +508,7 @@ int cmd_connect(int argc, char **argv)
     int stop_pipe[2];
     if (pipe(stop_pipe) != 0) {
         pw_replica_free(s.replica);
-        pw_ws_client_free(client);
+        hublink_free(client);
         return cli_fail(&c, "cannot make a pipe: %s", strerror(errno));
     }
     input in = {.max = c.lim.max_input_bytes, .client = client, .stop_fd = stop_pipe[0]};
@@ -407,9 +522,6 @@ int cmd_connect(int argc, char **argv)
         run(&s, client, &in, timeout);
 
     s.closing = true;
-    pw_ws_client_close(client);
-    for (int i = 0; i < 50 && pw_ws_client_connected(client); i++)
-        pw_ws_client_service(client, 20);
     if (reading) {
         ssize_t w;
         do
@@ -430,7 +542,7 @@ int cmd_connect(int argc, char **argv)
     if (st.dropped && s.status == CLI_OK)
         s.status = cli_fail(&c, "%llu local change(s) were not accepted by the hub",
                             (unsigned long long)st.dropped);
-    pw_ws_client_free(client);
+    hublink_free(client);
     pw_replica_free(s.replica);
     return s.status;
 }

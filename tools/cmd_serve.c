@@ -15,8 +15,12 @@
 #include "access.h"
 #include "cli.h"
 #include "cmds.h"
+#include "mqtt_cli.h"
 #include "patchwire/hub.h"
 #include "patchwire/ws.h"
+#ifdef PW_HAVE_MQTT
+#include "patchwire/mqtt.h"
+#endif
 
 static const char usage[] =
     "usage: patchwire serve [options]\n"
@@ -56,6 +60,21 @@ static const char usage[] =
     "                          limit at start, less 64); more are closed on accept\n"
     "  --max-connections-per-address N\n"
     "                          the same from one IPv4 address or IPv6 /64 (default 256)\n"
+    "  --mqtt URL              also publish the states through an MQTT broker\n"
+    "                          (mqtt://HOST:PORT or mqtts://HOST:PORT): topics\n"
+    "                          PREFIX KEY/state (retained), /patches, /edit, /error;\n"
+    "                          with --mqtt and no --ws, no WebSocket port is opened\n"
+    "  --mqtt-prefix P         topic prefix (default patchwire/)\n"
+    "  --mqtt-client-id ID     the hub's MQTT client id (default patchwire-hub)\n"
+    "  --mqtt-qos N            0, 1 or 2 (default 1)\n"
+    "  --mqtt-codec C          json or msgpack: what the hub publishes (default json)\n"
+    "  --mqtt-user U           broker user name\n"
+    "  --mqtt-password-file F  the broker password, first line of F\n"
+    "  --mqtt-ca FILE          PEM file of the CAs that may sign an mqtts:// broker\n"
+    "  --mqtt-cert F --mqtt-key F  client certificate and key (PEM)\n"
+    "  --mqtt-insecure         accept any mqtts:// broker certificate\n"
+    "  --mqtt-state-interval MS  republish a changing state at most every MS\n"
+    "                          milliseconds (default 1000)\n"
     "  --quiet                 log errors only\n"
     "  --verbose               log more (libwebsockets' own notices too)\n"
     "  -h, --help              show this help\n"
@@ -85,6 +104,7 @@ typedef struct serve_opts {
     uint32_t max_depth;
     const char *states[64];
     int nstates;
+    mqtt_cli mq;
 } serve_opts;
 
 static void log_line(pw_ws_log_level level, const char *line, void *userdata)
@@ -209,6 +229,9 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             if (r < 0 || (status = parse_size(c, "--max-connections-per-address", v,
                                               &o->max_per_address)) != CLI_OK)
                 return status;
+        } else if ((r = mqtt_cli_option(c, &o->mq, argc, argv, &i, &status)) != 0) {
+            if (r < 0)
+                return status;
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
                 return status == CLI_OK ? PARSED_HELP : status;
@@ -216,6 +239,8 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             return cli_usage_error(c, "unknown option '%s'", a);
         }
     }
+    if ((status = mqtt_cli_finish(c, &o->mq)) != CLI_OK)
+        return status;
     if (!o->tls_cert != !o->tls_key)
         return cli_usage_error(c, "--tls-cert and --tls-key go together");
     if (o->static_dir && o->no_static)
@@ -252,11 +277,79 @@ static int load_states(cli *c, const serve_opts *o, pw_hub *hub)
     return CLI_OK;
 }
 
-/* Services until a signal, then closes every connection cleanly (bounded). */
-static void run(pw_ws_server *s)
+#ifdef PW_HAVE_MQTT
+static void mqtt_log(pw_mqtt_log_level level, const char *line, void *userdata)
 {
-    while (!stop_signal)
+    log_line(level == PW_MQTT_LOG_ERROR  ? PW_WS_LOG_ERROR
+             : level == PW_MQTT_LOG_INFO ? PW_WS_LOG_INFO
+                                         : PW_WS_LOG_DEBUG,
+             line, userdata);
+}
+
+static void wake_ws(void *ws)
+{
+    pw_ws_server_wake(ws);
+}
+
+/* The hub's MQTT side, or NULL when --mqtt was not given (or it failed:
+ * *status says). */
+static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, pw_ws_server *ws,
+                                  int *status)
+{
+    if (!o->mq.url)
+        return NULL;
+    pw_mqtt_server_options mo;
+    pw_mqtt_server_options_init(&mo);
+    mo.link.url = o->mq.url;
+    mo.link.prefix = o->mq.prefix;
+    mo.link.client_id = o->mq.client_id;
+    if (o->mq.qos_set)
+        mo.link.qos = o->mq.qos;
+    mo.link.username = o->mq.user;
+    mo.link.password = o->mq.password_file ? o->mq.password : NULL;
+    mo.link.tls_ca = o->mq.ca;
+    mo.link.tls_cert = o->mq.cert;
+    mo.link.tls_key = o->mq.key;
+    mo.link.tls_insecure = o->mq.insecure;
+    mo.link.log = mqtt_log;
+    mo.link.log_userdata = o;
+    if (ws) {
+        mo.link.wake = wake_ws;
+        mo.link.wake_userdata = ws;
+    }
+    if (o->mq.codec && strcmp(o->mq.codec, "msgpack") == 0)
+        mo.codec = &pw_codec_msgpack;
+    if (o->mq.state_interval_ms)
+        mo.state_interval_ms = o->mq.state_interval_ms;
+    pw_error err;
+    pw_mqtt_server *m = pw_mqtt_server_new(hub, &mo, &err);
+    if (!m)
+        *status = cli_fail(c, "--mqtt %s: %s", o->mq.url, err.msg);
+    return m;
+}
+#endif
+
+/* Services both transports until a signal (the one that can wait waits,
+ * woken by the other), then closes every connection cleanly (bounded). */
+static void run(pw_ws_server *s, void *mqtt)
+{
+    while (!stop_signal) {
+#ifdef PW_HAVE_MQTT
+        if (mqtt) {
+            int next = pw_mqtt_server_next_ms(mqtt);
+            int wait = next >= 0 && next < 250 ? next : 250;
+            if (s)
+                pw_ws_server_service(s, wait);
+            pw_mqtt_server_service(mqtt, s ? 0 : wait);
+            continue;
+        }
+#else
+        (void)mqtt;
+#endif
         pw_ws_server_service(s, 250);
+    }
+    if (!s)
+        return;
     pw_ws_server_shutdown(s);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -326,7 +419,8 @@ int cmd_serve(int argc, char **argv)
     status = load_states(&c, &o, hub);
 
     pw_ws_server *server = NULL;
-    if (status == CLI_OK) {
+    bool ws = o.host_port || !o.mq.url;
+    if (status == CLI_OK && ws) {
         pw_ws_server_options so;
         pw_ws_server_options_init(&so);
         so.host = host;
@@ -353,6 +447,11 @@ int cmd_serve(int argc, char **argv)
         if (!server)
             status = cli_fail(&c, "%s", err.msg);
     }
+    void *mqtt = NULL;
+#ifdef PW_HAVE_MQTT
+    if (status == CLI_OK)
+        mqtt = start_mqtt(&c, &o, hub, server, &status);
+#endif
     if (status == CLI_OK) {
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);
@@ -361,12 +460,19 @@ int cmd_serve(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
 
         bool v6 = strchr(host, ':') != NULL;
-        printf("patchwire serve: %s://%s%s%s:%d/\n", o.tls_cert ? "https" : "http", v6 ? "[" : "",
-               host, v6 ? "]" : "", pw_ws_server_port(server));
+        if (server)
+            printf("patchwire serve: %s://%s%s%s:%d/\n", o.tls_cert ? "https" : "http",
+                   v6 ? "[" : "", host, v6 ? "]" : "", pw_ws_server_port(server));
+        if (mqtt)
+            printf("patchwire serve: %s topics %sKEY/state|patches|edit|error\n", o.mq.url,
+                   o.mq.prefix ? o.mq.prefix : "patchwire/");
         fflush(stdout);
-        run(server);
+        run(server, mqtt);
         log_line(PW_WS_LOG_INFO, stop_signal == SIGINT ? "interrupted, stopped" : "stopped", &o);
     }
+#ifdef PW_HAVE_MQTT
+    pw_mqtt_server_free(mqtt);
+#endif
     if (server)
         pw_ws_server_free(server);
     pw_hub_free(hub);

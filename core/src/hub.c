@@ -58,8 +58,9 @@ struct pw_peer {
     size_t unread;         /* keys whose last FullSync awaits a receipt */
     peer_key *pkeys;       /* by key index, npkeys of them */
     size_t npkeys;
-    bool behind; /* overflowed: changes skipped until it drains */
-    bool closed; /* closed by the hub; leave not yet reported */
+    bool behind;  /* overflowed: changes skipped until it drains */
+    bool closed;  /* closed by the hub; leave not yet reported */
+    bool ingress; /* edits of devices that read elsewhere (pw_hub_ingress_join) */
 };
 
 struct pw_hub {
@@ -113,9 +114,17 @@ static pw_hub_codec_metrics *codec_metrics(pw_hub *hub, const pw_codec *c)
     return NULL;
 }
 
+/* What a frame holds, for transports that route by key (pw_frame). */
+typedef struct route {
+    pw_frame_kind kind;
+    const char *key;
+    size_t key_len;
+    uint64_t seq;
+} route;
+
 /* A new frame holding v encoded with c (one reference), or NULL. Only JSON
  * is text; every other codec travels in binary frames. */
-static pw_frame *encode_frame(pw_hub *hub, const pw_codec *c, const pw_value *v)
+static pw_frame *encode_frame(pw_hub *hub, const pw_codec *c, const pw_value *v, route r)
 {
     pw_buf_reset(&hub->scratch);
     if (c->encode(v, &hub->scratch, NULL))
@@ -123,18 +132,20 @@ static pw_frame *encode_frame(pw_hub *hub, const pw_codec *c, const pw_value *v)
     pw_hub_codec_metrics *cm = codec_metrics(hub, c);
     if (cm)
         cm->encodes++;
-    return pw_frame_new(hub->scratch.data, hub->scratch.len, c != &pw_codec_json);
+    return pw_frame_new_routed(hub->scratch.data, hub->scratch.len, c != &pw_codec_json, r.kind,
+                               r.key, r.key_len, r.seq);
 }
 
 /* The frame of v for codec c, encoded on first use (borrowed from the set). */
-static pw_frame *frame_set_get(pw_hub *hub, frame_set *set, const pw_codec *c, const pw_value *v)
+static pw_frame *frame_set_get(pw_hub *hub, frame_set *set, const pw_codec *c, const pw_value *v,
+                               route r)
 {
     for (size_t i = 0; i < set->n; i++)
         if (set->codec[i] == c)
             return set->frame[i];
     if (!v || set->n == FRAME_SET_MAX)
         return NULL;
-    pw_frame *f = encode_frame(hub, c, v);
+    pw_frame *f = encode_frame(hub, c, v, r);
     if (f) {
         set->codec[set->n] = c;
         set->frame[set->n++] = f;
@@ -226,21 +237,40 @@ static bool may(const pw_hub *hub, const pw_peer *peer, const char *key, size_t 
            hub->opts.access(peer->identity, key, len, what, hub->opts.access_userdata);
 }
 
-/* The wire tree of {"type":"fullsync","key":K,"seq":V,"data":DOC}. */
-static pw_err fullsync_value(const hub_key *k, pw_value *out)
+static route route_of(const hub_key *k, pw_frame_kind kind)
+{
+    return (route){kind, k->name, k->len, k->version};
+}
+
+/* The wire tree of a message of k at its version: a FullSync (data: the
+ * document), an ack, or a change (data: patches); id echoed when not null. */
+static pw_err key_msg_value(const hub_key *k, pw_msg_type type, const pw_patches *patches,
+                            const pw_value *id, pw_value *out)
 {
     pw_msg m;
     pw_msg_init(&m);
     pw_err rc = pw_string_new(&m.key, k->name, k->len);
     if (rc)
         return rc;
-    m.type = PW_MSG_FULLSYNC;
+    m.type = type;
     m.has_seq = true;
     m.seq = k->version;
-    m.data = pw_value_retain(k->doc);
+    if (id)
+        m.id = pw_value_retain(*id);
+    if (type == PW_MSG_FULLSYNC)
+        m.data = pw_value_retain(k->doc);
+    if (patches)
+        m.patches = *patches; /* borrowed: not cleared below */
     rc = pw_msg_to_value(&m, out);
+    if (patches)
+        pw_patches_init(&m.patches, PW_DIALECT_IMMER);
     pw_msg_clear(&m);
     return rc;
+}
+
+static pw_err fullsync_value(const hub_key *k, const pw_value *id, pw_value *out)
+{
+    return key_msg_value(k, PW_MSG_FULLSYNC, NULL, id, out);
 }
 
 static pw_frame *fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c)
@@ -249,9 +279,9 @@ static pw_frame *fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c)
         if (k->fullsync.codec[i] == c)
             return k->fullsync.frame[i];
     pw_value v;
-    if (fullsync_value(k, &v))
+    if (fullsync_value(k, NULL, &v))
         return NULL;
-    pw_frame *f = frame_set_get(hub, &k->fullsync, c, &v);
+    pw_frame *f = frame_set_get(hub, &k->fullsync, c, &v, route_of(k, PW_FRAME_FULLSYNC));
     pw_value_release(&v);
     return f;
 }
@@ -346,7 +376,7 @@ static void send_fullsync(pw_hub *hub, pw_peer *peer, hub_key *k, bool force)
 static uint64_t send_all_fullsyncs(pw_hub *hub, pw_peer *peer)
 {
     uint64_t sent = 0;
-    for (size_t i = 0; i < hub->nkeys && !peer->closed; i++) {
+    for (size_t i = 0; i < hub->nkeys && !peer->closed && !peer->ingress; i++) {
         hub_key *k = hub->keys[i];
         if (!may(hub, peer, k->name, k->len, PW_ACCESS_READ))
             continue;
@@ -361,40 +391,38 @@ static uint64_t send_all_fullsyncs(pw_hub *hub, pw_peer *peer)
 static void fan_out(pw_hub *hub, const pw_peer *from, const hub_key *k, frame_set *set,
                     const pw_value *msg, bool fullsync)
 {
+    route r = route_of(k, fullsync ? PW_FRAME_FULLSYNC : PW_FRAME_PATCHES);
     for (size_t i = 0; i < hub->npeers; i++) {
         pw_peer *peer = hub->peers[i];
-        if (peer == from || peer->closed || peer->behind ||
+        if (peer == from || peer->closed || peer->behind || peer->ingress ||
             !may(hub, peer, k->name, k->len, PW_ACCESS_READ))
             continue;
-        if (deliver(hub, peer, frame_set_get(hub, set, peer_codec(peer), msg), false) && fullsync)
+        if (deliver(hub, peer, frame_set_get(hub, set, peer_codec(peer), msg, r), false) &&
+            fullsync)
             sent_fullsync(peer, k);
     }
 }
 
-static void fan_out_fullsync(pw_hub *hub, const pw_peer *from, hub_key *k)
+/* A new FullSync of k for its readers; id: the sender's, echoed (or NULL). */
+static void fan_out_fullsync(pw_hub *hub, const pw_peer *from, hub_key *k, const pw_value *id)
 {
     pw_value v;
-    pw_err rc = fullsync_value(k, &v);
-    fan_out(hub, from, k, &k->fullsync, rc ? NULL : &v, true);
+    pw_err rc = fullsync_value(k, id, &v);
+    if (id && pw_value_kind(id) != PW_NULL) { /* not the cached FullSync: it names the sender */
+        frame_set set = {0};
+        fan_out(hub, from, k, &set, rc ? NULL : &v, true);
+        frame_set_clear(&set);
+    } else {
+        fan_out(hub, from, k, &k->fullsync, rc ? NULL : &v, true);
+    }
     pw_value_release(&v);
 }
 
 static void fan_out_patches(pw_hub *hub, const pw_peer *from, const hub_key *k,
-                            const pw_patches *applied)
+                            const pw_patches *applied, const pw_value *id)
 {
-    pw_msg m;
-    pw_msg_init(&m);
     pw_value v = pw_null();
-    pw_err rc = pw_string_new(&m.key, k->name, k->len);
-    if (!rc) {
-        m.type = PW_MSG_PATCHES;
-        m.has_seq = true;
-        m.seq = k->version;
-        m.patches = *applied; /* borrowed: not cleared below */
-        rc = pw_msg_to_value(&m, &v);
-        pw_patches_init(&m.patches, PW_DIALECT_IMMER);
-    }
-    pw_msg_clear(&m);
+    pw_err rc = key_msg_value(k, PW_MSG_PATCHES, applied, id, &v);
     frame_set set = {0};
     fan_out(hub, from, k, &set, rc ? NULL : &v, false);
     frame_set_clear(&set);
@@ -414,8 +442,14 @@ pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value d
         replace_doc(k, doc, 0);
     else if (!(k = add_key(hub, key, key_len, doc)))
         return PW_ENOMEM;
-    fan_out_fullsync(hub, NULL, k);
+    fan_out_fullsync(hub, NULL, k, NULL);
     return PW_OK;
+}
+
+pw_frame *pw_hub_fullsync_frame(pw_hub *hub, const char *key, size_t key_len, const pw_codec *codec)
+{
+    hub_key *k = find_key(hub, key, key_len);
+    return k ? pw_frame_retain(fullsync_frame(hub, k, codec ? codec : &pw_codec_json)) : NULL;
 }
 
 const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len, uint64_t *version)
@@ -483,8 +517,8 @@ void pw_hub_free(pw_hub *hub)
 
 /* ---- peer events ---- */
 
-pw_peer *pw_hub_peer_join(pw_hub *hub, const pw_transport_ops *ops, void *transport, void *conn,
-                          const char *identity, const pw_codec *codec)
+static pw_peer *join(pw_hub *hub, const pw_transport_ops *ops, void *transport, void *conn,
+                     const char *identity, const pw_codec *codec, bool ingress)
 {
     if (hub->npeers == hub->cappeers) {
         size_t cap = hub->cappeers ? hub->cappeers * 2 : 8;
@@ -512,9 +546,22 @@ pw_peer *pw_hub_peer_join(pw_hub *hub, const pw_transport_ops *ops, void *transp
     peer->codec = codec;
     peer->id = ++hub->next_peer_id;
     peer->index = hub->npeers;
+    peer->ingress = ingress;
     hub->peers[hub->npeers++] = peer;
     send_all_fullsyncs(hub, peer);
     return peer;
+}
+
+pw_peer *pw_hub_peer_join(pw_hub *hub, const pw_transport_ops *ops, void *transport, void *conn,
+                          const char *identity, const pw_codec *codec)
+{
+    return join(hub, ops, transport, conn, identity, codec, false);
+}
+
+pw_peer *pw_hub_ingress_join(pw_hub *hub, const pw_transport_ops *ops, void *transport, void *conn,
+                             const char *identity)
+{
+    return join(hub, ops, transport, conn, identity, NULL, true);
 }
 
 void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer)
@@ -536,38 +583,34 @@ void pw_hub_peer_written(pw_hub *hub, pw_peer *peer, size_t bytes)
     }
 }
 
-/* {"type":"error","key":K,"seq":V,"data":{"message":TEXT}} (key and seq
- * only when known). */
-static pw_err error_value(const char *key, size_t klen, const hub_key *k, const char *text,
-                          pw_value *out)
+/* {"type":"error","key":K,"seq":V,"id":ID,"data":{"message":TEXT}} (key,
+ * seq and id only when known; seq only when a FullSync follows). */
+static pw_err error_value(const char *key, size_t klen, const hub_key *k, const pw_value *id,
+                          const char *text, pw_value *out)
 {
     pw_msg m;
     pw_msg_init(&m);
-    pw_value data = pw_null(), s = pw_null();
-    pw_err rc = pw_string_cstr(&m.type_name, "error");
-    if (!rc && key && klen)
-        rc = pw_string_new(&m.key, key, klen);
+    m.type = PW_MSG_ERROR;
+    pw_err rc = key && klen ? pw_string_new(&m.key, key, klen) : PW_OK;
     if (!rc)
-        rc = pw_object_new(&data, 1);
-    if (!rc)
-        rc = pw_string_cstr(&s, text);
-    if (!rc)
-        rc = pw_object_set_str(&data, "message", 7, s, NULL);
+        rc = pw_msg_set_error_text(&m, text);
     if (!rc) {
-        m.data = data;
-        data = pw_null();
         m.has_seq = k != NULL;
         m.seq = k ? k->version : 0;
+        if (id)
+            m.id = pw_value_retain(*id);
         rc = pw_msg_to_value(&m, out);
     }
-    pw_value_release(&data);
     pw_msg_clear(&m);
     return rc;
 }
 
 /* Answers a refused message: an error, then a FullSync of the key when it
- * exists and the peer may read it. Returns the code of err. */
-static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, pw_error *err)
+ * exists and the peer may read it (an ingress gets the error only: its
+ * devices follow the key elsewhere). id: the refused message's, or NULL.
+ * Returns the code of err. */
+static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, const pw_value *id,
+                     pw_error *err)
 {
     hub->m.rejects++;
     hub_key *k = key ? find_key(hub, key, klen) : NULL;
@@ -576,9 +619,12 @@ static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, p
         k = NULL;
         text = "change refused"; /* the reason would describe a document it may not read */
     }
+    if (peer->ingress)
+        k = NULL;
     pw_value v;
-    if (!error_value(key, klen, k, text, &v)) {
-        pw_frame *f = encode_frame(hub, peer_codec(peer), &v);
+    if (!error_value(key, klen, k, id, text, &v)) {
+        route r = {PW_FRAME_ERROR, key && klen ? key : NULL, key ? klen : 0, k ? k->version : 0};
+        pw_frame *f = encode_frame(hub, peer_codec(peer), &v, r);
         pw_value_release(&v);
         deliver(hub, peer, f, false);
         pw_frame_release(f);
@@ -590,27 +636,47 @@ static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, p
     return err->code;
 }
 
-/* {"type":"ack","key":K,"seq":V}: the sender's change was accepted as V. */
-static void send_ack(pw_hub *hub, pw_peer *peer, const hub_key *k)
+/* {"type":"ack","key":K,"seq":V,"id":ID}: the sender's change was accepted
+ * as V. */
+static void send_ack(pw_hub *hub, pw_peer *peer, const hub_key *k, const pw_value *id)
 {
-    pw_msg m;
-    pw_msg_init(&m);
     pw_value v = pw_null();
-    bool ok = !pw_string_cstr(&m.type_name, "ack") && !pw_string_new(&m.key, k->name, k->len);
-    m.has_seq = true;
-    m.seq = k->version;
-    ok = ok && !pw_msg_to_value(&m, &v);
-    pw_msg_clear(&m);
-    pw_frame *f = ok ? encode_frame(hub, peer_codec(peer), &v) : NULL;
+    bool ok = !key_msg_value(k, PW_MSG_ACK, NULL, id, &v);
+    pw_frame *f = ok ? encode_frame(hub, peer_codec(peer), &v, route_of(k, PW_FRAME_ACK)) : NULL;
     pw_value_release(&v);
     deliver(hub, peer, f, false); /* NULL closes the peer rather than leave it waiting */
     pw_frame_release(f);
 }
 
+/* Who made a change, for the change log: the peer, or for an ingress (many
+ * devices behind one peer) the device, told apart by the part of the id
+ * before its last ':' (a stream replica's origin, SPEC "MQTT"). A change
+ * without such an id is nobody else's: it gets an origin of its own. */
+static uint64_t origin_of(pw_hub *hub, const pw_peer *peer, const pw_value *id)
+{
+    if (!peer->ingress)
+        return peer->id;
+    size_t n = 0;
+    const char *s = pw_value_str(id, &n);
+    const char *colon = NULL;
+    for (size_t i = 0; s && i < n; i++)
+        if (s[i] == ':')
+            colon = s + i;
+    if (!colon)
+        return ++hub->next_peer_id;
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the origin, kept apart from peer ids */
+    for (const char *c = s; c < colon; c++)
+        h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+    return h | (1ull << 63);
+}
+
 /* A peer's patches; has_base: it said the version they were built on. */
 static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const char *key,
-                              size_t klen, bool has_base, uint64_t base, pw_error *err)
+                              size_t klen, pw_error *err)
 {
+    bool has_base = m->has_base;
+    uint64_t base = m->base;
+    uint64_t origin = origin_of(hub, peer, &m->id);
     if (!may(hub, peer, key, klen, PW_ACCESS_WRITE))
         return pw_error_set(err, PW_EDENIED, "patches for \"%.*s\": write denied", (int)klen, key);
     hub_key *k = find_key(hub, key, klen);
@@ -631,7 +697,7 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
         return pw_error_set(err, PW_EMSG, "patches for \"%.*s\": base %llu is past version %llu",
                             (int)klen, key, (unsigned long long)base, (unsigned long long)received);
     }
-    if (has_base && pw__changelog_overlaps(&k->log, base, received, peer->id, &touched)) {
+    if (has_base && pw__changelog_overlaps(&k->log, base, received, origin, &touched)) {
         pw_value_release(&touched);
         return pw_error_set(err, PW_ECONFLICT,
                             "patches for \"%.*s\": built on version %llu, a change since then "
@@ -646,22 +712,23 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     /* A plain peer says nothing of what it has read: it may have built the
      * list before reading anything sent since its first FullSync. A later
      * FullSync means it may lose this list when it reads it. */
+    bool plain = !has_base && !peer->ingress; /* an ingress's devices see every change */
     bool resync =
-        !has_base && (pk->unread || pk->fullsync > pk->confirmed ||
-                      pw__changelog_overlaps(&k->log, pk->confirmed, received, peer->id, &touched));
+        plain && (pk->unread || pk->fullsync > pk->confirmed ||
+                  pw__changelog_overlaps(&k->log, pk->confirmed, received, peer->id, &touched));
     /* When every change since its confirmed version was its own, the peer
      * has seen them all (it made them): this one extends what it has seen,
      * so a lone writer is never resynced however long it writes. */
-    bool saw_all = !has_base && !resync &&
+    bool saw_all = plain && !resync &&
                    !pw__changelog_overlaps(&k->log, pk->confirmed, received, peer->id, NULL);
     k->version++;
     frame_set_clear(&k->fullsync);
-    log_change(k, peer->id, touched);
+    log_change(k, origin, touched);
     if (saw_all)
         pk->confirmed = k->version;
-    fan_out_patches(hub, peer, k, &m->patches);
-    if (has_base)
-        send_ack(hub, peer, k);
+    fan_out_patches(hub, peer, k, &m->patches, &m->id);
+    if (has_base || pw_value_kind(&m->id) != PW_NULL)
+        send_ack(hub, peer, k, &m->id);
     if (resync && !peer->closed && !peer->behind && may(hub, peer, key, klen, PW_ACCESS_READ)) {
         send_fullsync(hub, peer, k, false);
         hub->m.resyncs++;
@@ -678,7 +745,7 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
     pw_value doc = m->data;
     m->data = pw_null();
     if (k) {
-        replace_doc(k, doc, peer->id);
+        replace_doc(k, doc, origin_of(hub, peer, &m->id));
     } else if (hub->nkeys >= hub->opts.max_keys) {
         pw_value_release(&doc);
         return pw_error_set(err, PW_ELIMIT, "fullsync of new key \"%.*s\": %zu keys, limit %zu",
@@ -687,7 +754,9 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
         return pw_error_set(err, PW_ENOMEM, "fullsync of new key \"%.*s\": out of memory",
                             (int)klen, key);
     }
-    fan_out_fullsync(hub, peer, k);
+    fan_out_fullsync(hub, peer, k, &m->id);
+    if (pw_value_kind(&m->id) != PW_NULL)
+        send_ack(hub, peer, k, &m->id);
     return PW_OK;
 }
 
@@ -701,7 +770,9 @@ static void receive_resync(pw_hub *hub, pw_peer *peer, const char *key, size_t k
     hub->m.resyncs++;
 }
 
-pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n, pw_error *err)
+/* One message; want_key: the key the channel it came on names (NULL: any). */
+static pw_err receive(pw_hub *hub, pw_peer *peer, const char *want_key, size_t want_len,
+                      const uint8_t *p, size_t n, pw_error *err)
 {
     pw_error local;
     if (!err)
@@ -709,7 +780,7 @@ pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t 
     pw_error_clear(err);
     if (peer->closed)
         return pw_error_set(err, PW_EIO, "message from a closed peer dropped");
-    if (!peer->codec)
+    if (!peer->codec || peer->ingress) /* an ingress carries many devices' codecs */
         peer->codec = pw_codec_detect(p, n);
     const pw_codec *c = peer_codec(peer);
     pw_hub_codec_metrics *cm = codec_metrics(hub, c);
@@ -720,30 +791,47 @@ pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t 
     if (n > hub->opts.limits.max_input_bytes) {
         pw_error_set(err, PW_ELIMIT, "message of %zu bytes, limit %zu", n,
                      hub->opts.limits.max_input_bytes);
-        return reject(hub, peer, NULL, 0, err);
+        return reject(hub, peer, want_key, want_len, NULL, err);
     }
     pw_value v;
     if (c->decode(p, n, &hub->opts.limits, &v, err))
-        return reject(hub, peer, NULL, 0, err);
+        return reject(hub, peer, want_key, want_len, NULL, err);
     pw_msg m;
     pw_err rc = pw_msg_from_value(&v, &m, err);
-    /* the key of a malformed message still names what to resync */
+    /* the key and id of a malformed message still name what to resync */
     const pw_value *kv = rc ? pw_object_get(&v, "key", 3) : &m.key;
     size_t klen = 0;
     const char *key = kv ? pw_value_str(kv, &klen) : NULL;
-    const pw_value *bv = rc ? NULL : pw_object_get(&v, "base", 4);
-    if (bv && (pw_value_kind(bv) != PW_INT || pw_value_int(bv) < 0))
-        rc = pw_error_set(err, PW_EMSG, "\"base\" must be a non-negative integer");
+    const pw_value *id = rc ? pw_object_get(&v, "id", 2) : &m.id;
+    if (id && pw_value_kind(id) != PW_STRING && pw_value_kind(id) != PW_INT)
+        id = NULL;
+    if (!rc && want_key && key && (klen != want_len || memcmp(key, want_key, klen) != 0)) {
+        rc = pw_error_set(err, PW_EMSG, "%s message for key \"%.*s\" on the channel of \"%.*s\"",
+                          pw_msg_type_name(m.type), (int)klen, key, (int)want_len, want_key);
+        key = want_key, klen = want_len;
+    }
+    if (want_key && !key)
+        key = want_key, klen = want_len;
     if (!rc && m.type == PW_MSG_PATCHES)
-        rc = receive_patches(hub, peer, &m, key, klen, bv != NULL,
-                             bv ? (uint64_t)pw_value_int(bv) : 0, err);
-    else if (!rc && m.type == PW_MSG_UNKNOWN && key && pw_value_str_eq(&m.type_name, "resync", 6))
+        rc = receive_patches(hub, peer, &m, key, klen, err);
+    else if (!rc && m.type == PW_MSG_RESYNC)
         receive_resync(hub, peer, key, klen);
     else if (!rc && m.type == PW_MSG_FULLSYNC)
         rc = receive_fullsync(hub, peer, &m, key, klen, err);
     if (rc)
-        reject(hub, peer, key, klen, err);
+        reject(hub, peer, key, klen, id, err);
     pw_msg_clear(&m);
     pw_value_release(&v);
     return rc;
+}
+
+pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n, pw_error *err)
+{
+    return receive(hub, peer, NULL, 0, p, n, err);
+}
+
+pw_err pw_hub_peer_receive_keyed(pw_hub *hub, pw_peer *peer, const char *key, size_t key_len,
+                                 const uint8_t *p, size_t n, pw_error *err)
+{
+    return receive(hub, peer, key, key_len, p, n, err);
 }

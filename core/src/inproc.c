@@ -95,7 +95,8 @@ void pw_inproc_flush(pw_inproc *ip)
             report_leave(c);
 }
 
-pw_inproc_conn *pw_inproc_connect(pw_inproc *ip, const char *identity, const pw_codec *codec)
+static pw_inproc_conn *connect(pw_inproc *ip, const char *identity, const pw_codec *codec,
+                               bool ingress)
 {
     pw_inproc_flush(ip);
     pw_inproc_conn *c = calloc(1, sizeof *c);
@@ -107,7 +108,8 @@ pw_inproc_conn *pw_inproc_connect(pw_inproc *ip, const char *identity, const pw_
         ip->conns->prev = c;
     ip->conns = c;
     /* the hub sends FullSyncs from inside join: the connection is ready */
-    c->peer = pw_hub_peer_join(ip->hub, &inproc_ops, ip, c, identity, codec);
+    c->peer = ingress ? pw_hub_ingress_join(ip->hub, &inproc_ops, ip, c, identity)
+                      : pw_hub_peer_join(ip->hub, &inproc_ops, ip, c, identity, codec);
     if (!c->peer) {
         c->closed = true;
         pw_inproc_disconnect(c);
@@ -116,6 +118,25 @@ pw_inproc_conn *pw_inproc_connect(pw_inproc *ip, const char *identity, const pw_
     if (c->closed)
         ip->unreported++;
     return c;
+}
+
+pw_inproc_conn *pw_inproc_connect(pw_inproc *ip, const char *identity, const pw_codec *codec)
+{
+    return connect(ip, identity, codec, false);
+}
+
+pw_inproc_conn *pw_inproc_connect_ingress(pw_inproc *ip, const char *identity)
+{
+    return connect(ip, identity, NULL, true);
+}
+
+pw_err pw_inproc_send_keyed(pw_inproc_conn *c, const char *key, size_t key_len, const uint8_t *p,
+                            size_t n, pw_error *err)
+{
+    pw_inproc_flush(c->ip);
+    if (c->closed || !c->peer)
+        return pw_error_set(err, PW_EIO, "inproc connection is closed");
+    return pw_hub_peer_receive_keyed(c->ip->hub, c->peer, key, key_len, p, n, err);
 }
 
 pw_err pw_inproc_send(pw_inproc_conn *c, const uint8_t *p, size_t n, pw_error *err)

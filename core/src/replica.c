@@ -6,13 +6,21 @@
  * holds the hub's state at a version, or is ahead by changes it can name,
  * or must wait for a FullSync. Answers to messages sent before a FullSync
  * arrived are "stale": an ack among them means the FullSync missed that
- * change, and the replica asks for another. */
+ * change, and the replica asks for another.
+ *
+ * Over a broadcast stream (opts.origin set) the hub's answer to a change is
+ * the change itself coming back in the stream with the id the replica gave
+ * it, and a FullSync in the stream settles everything before it: what was in
+ * flight either comes back later in the stream (and is applied then, as
+ * anyone's change) or never does. */
 #include "patchwire/replica.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "patchwire/buf.h"
+#include "patchwire/codec.h"
 #include "patchwire/msg.h"
 
 typedef struct rkey {
@@ -25,6 +33,7 @@ typedef struct rkey {
     size_t stale;       /* of them, sent before the last FullSync arrived */
     pw_patches buffer;  /* local changes made while one was in flight */
     uint64_t buffer_base;
+    pw_value inflight_id; /* stream: the id of the change in flight (null: none) */
 } rkey;
 
 struct pw_replica {
@@ -33,6 +42,8 @@ struct pw_replica {
     rkey **keys;
     size_t nkeys, capkeys;
     pw_buf out;
+    char *origin;     /* stream: a copy of opts.origin */
+    uint64_t next_id; /* stream: the number in the next change's id */
     pw_replica_stats st;
 };
 
@@ -74,25 +85,23 @@ static rkey *add_key(pw_replica *r, const char *name, size_t len)
     k->name = copy;
     k->len = len;
     pw_patches_init(&k->buffer, PW_DIALECT_IMMER);
+    k->inflight_id = pw_null();
     r->keys[r->nkeys++] = k;
     return k;
 }
 
-/* Encodes v with the replica's codec and sends it; false on failure. */
-static bool send_value(pw_replica *r, const pw_value *v)
+/* Encodes m (of key k) with the replica's codec and sends it; false on
+ * failure. */
+static bool send_msg(pw_replica *r, const rkey *k, const pw_msg *m)
 {
     pw_buf_reset(&r->out);
-    if (r->opts.codec->encode(v, &r->out, NULL))
+    if (pw_msg_encode(r->opts.codec, m, &r->out, NULL))
         return false;
-    return r->opts.send(r->out.data, r->out.len, r->opts.codec != &pw_codec_json,
-                        r->opts.send_userdata) == PW_OK;
-}
-
-static pw_err set_str(pw_value *obj, const char *name, const char *s, size_t n)
-{
-    pw_value v;
-    pw_err rc = pw_string_new(&v, s, n);
-    return rc ? rc : pw_object_set_str(obj, name, strlen(name), v, NULL);
+    bool binary = r->opts.codec != &pw_codec_json;
+    if (r->opts.send_keyed)
+        return r->opts.send_keyed(k->name, k->len, r->out.data, r->out.len, binary,
+                                  r->opts.send_userdata) == PW_OK;
+    return r->opts.send(r->out.data, r->out.len, binary, r->opts.send_userdata) == PW_OK;
 }
 
 /* {"type":"resync","key":K}; the key waits for its FullSync. */
@@ -101,25 +110,42 @@ static void request_resync(pw_replica *r, rkey *k)
     if (k->waiting)
         return;
     k->waiting = true;
-    pw_value v;
-    if (pw_object_new(&v, 2))
-        return;
-    if (!set_str(&v, "type", "resync", 6) && !set_str(&v, "key", k->name, k->len))
-        send_value(r, &v);
-    pw_value_release(&v);
+    pw_msg m;
+    pw_msg_init(&m);
+    m.type = PW_MSG_RESYNC;
+    if (!pw_string_new(&m.key, k->name, k->len))
+        send_msg(r, k, &m);
+    pw_msg_clear(&m);
     r->st.resyncs++;
 }
 
-/* {"type":"patches","key":K,"base":B,"data":[...]}. */
+/* Over a stream: a new id for the change about to be sent, "ORIGIN:N". */
+static pw_err next_id(pw_replica *r, pw_value *out)
+{
+    char id[PW_MSG_ID_MAX + 1];
+    int n = snprintf(id, sizeof id, "%.200s:%llu", r->opts.origin,
+                     (unsigned long long)++r->next_id);
+    return pw_string_new(out, id, (size_t)n);
+}
+
+/* {"type":"patches","key":K,"base":B,"id":ID,"data":[...]} (id over a
+ * stream only). */
 static void send_patches(pw_replica *r, rkey *k, const pw_patches *p, uint64_t base)
 {
-    pw_value v, data = pw_null();
-    bool ok = !pw_object_new(&v, 4);
-    ok = ok && !set_str(&v, "type", "patches", 7) && !set_str(&v, "key", k->name, k->len) &&
-         !pw_object_set_str(&v, "base", 4, pw_int((int64_t)base), NULL) &&
-         !pw_patches_to_value(p, &data) && !pw_object_set_str(&v, "data", 4, data, NULL);
-    ok = ok && send_value(r, &v);
-    pw_value_release(&v);
+    pw_msg m;
+    pw_msg_init(&m);
+    m.type = PW_MSG_PATCHES;
+    m.has_base = true;
+    m.base = base;
+    m.patches = *p; /* borrowed: not cleared below */
+    bool ok = !pw_string_new(&m.key, k->name, k->len) && (!r->opts.origin || !next_id(r, &m.id));
+    ok = ok && send_msg(r, k, &m);
+    if (ok && r->opts.origin) {
+        pw_value_release(&k->inflight_id);
+        k->inflight_id = pw_value_retain(m.id);
+    }
+    pw_patches_init(&m.patches, PW_DIALECT_IMMER);
+    pw_msg_clear(&m);
     if (!ok) {
         /* the change is in the store but not at the hub: get back in line */
         request_resync(r, k);
@@ -160,12 +186,16 @@ static void on_local(const pw_change *c, void *userdata)
 
 pw_replica *pw_replica_new(const pw_replica_options *opts)
 {
-    if (!opts || !opts->send)
+    if (!opts || (!opts->send && !opts->send_keyed))
         return NULL;
     pw_replica *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
     r->opts = *opts;
+    if (opts->origin && !(r->opts.origin = r->origin = strdup(opts->origin))) {
+        free(r);
+        return NULL;
+    }
     if (!r->opts.codec)
         r->opts.codec = &pw_codec_json;
     pw_store_options so = opts->store;
@@ -173,6 +203,7 @@ pw_replica *pw_replica_new(const pw_replica_options *opts)
     so.on_local_userdata = r;
     r->store = pw_store_new(&so);
     if (!r->store) {
+        free(r->origin);
         free(r);
         return NULL;
     }
@@ -186,12 +217,14 @@ void pw_replica_free(pw_replica *r)
         return;
     for (size_t i = 0; i < r->nkeys; i++) {
         pw_patches_clear(&r->keys[i]->buffer);
+        pw_value_release(&r->keys[i]->inflight_id);
         free(r->keys[i]->name);
         free(r->keys[i]);
     }
     free(r->keys);
     pw_store_free(r->store);
     pw_buf_free(&r->out);
+    free(r->origin);
     free(r);
 }
 
@@ -207,9 +240,16 @@ void pw_replica_reconnect(pw_replica *r)
         if (k->buffer.len || k->outstanding)
             r->st.dropped++;
         pw_patches_clear(&k->buffer);
+        pw_value_release(&k->inflight_id);
         k->outstanding = k->stale = 0;
         k->waiting = true; /* the hub sends a FullSync of every key on join */
     }
+}
+
+bool pw_replica_waiting(const pw_replica *r, const char *key, size_t key_len)
+{
+    const rkey *k = find_key(r, key, key_len);
+    return !k || !k->synced || k->waiting;
 }
 
 bool pw_replica_idle(const pw_replica *r, const char *key, size_t key_len, uint64_t *seq)
@@ -242,7 +282,19 @@ static pw_err take_fullsync(pw_replica *r, rkey *k, pw_msg *m, pw_error *err)
     k->waiting = false;
     k->seq = seq;
     k->stale = k->outstanding;
+    if (r->opts.origin) { /* what was in flight comes back in the stream, or never */
+        k->outstanding = k->stale = 0;
+        pw_value_release(&k->inflight_id);
+    }
     return PW_OK;
+}
+
+/* Over a stream: m carries the id of this key's change in flight. */
+static bool is_inflight(const pw_replica *r, const rkey *k, const pw_msg *m)
+{
+    size_t n = 0, want = 0;
+    const char *id = pw_value_str(&m->id, &n), *mine = pw_value_str(&k->inflight_id, &want);
+    return r->opts.origin && k->outstanding && id && mine && n == want && memcmp(id, mine, n) == 0;
 }
 
 static void take_patches(pw_replica *r, rkey *k, const pw_msg *m)
@@ -272,6 +324,7 @@ static void take_answer(pw_replica *r, rkey *k, const pw_msg *m, bool ack)
             request_resync(r, k);
         return;
     }
+    pw_value_release(&k->inflight_id);
     if (!ack || k->waiting)
         return;
     r->st.acked++;
@@ -286,7 +339,20 @@ static void take_answer(pw_replica *r, rkey *k, const pw_msg *m, bool ack)
     }
 }
 
-pw_err pw_replica_receive(pw_replica *r, const uint8_t *p, size_t n, pw_error *err)
+static void report_error(pw_replica *r, const pw_msg *m, const char *key, size_t klen)
+{
+    if (!r->opts.on_error)
+        return;
+    size_t tlen = 0;
+    const char *text = pw_msg_error_text(m, &tlen);
+    char buf[512];
+    tlen = tlen < sizeof buf ? tlen : sizeof buf - 1;
+    memcpy(buf, text, tlen);
+    buf[tlen] = '\0';
+    r->opts.on_error(key, klen, buf, r->opts.on_error_userdata);
+}
+
+static pw_err receive(pw_replica *r, const uint8_t *p, size_t n, bool snapshot, pw_error *err)
 {
     pw_error local;
     if (!err)
@@ -306,19 +372,30 @@ pw_err pw_replica_receive(pw_replica *r, const uint8_t *p, size_t n, pw_error *e
     size_t klen = 0;
     const char *key = pw_value_str(&m.key, &klen);
     rkey *k = key ? find_key(r, key, klen) : NULL;
-    if (m.type == PW_MSG_FULLSYNC) {
+    bool stream = r->opts.origin != NULL;
+    switch (m.type) {
+    case PW_MSG_FULLSYNC:
+        if (snapshot && k && k->synced && !k->waiting)
+            break; /* a republished state: the stream brings what we lack */
         if (!k && !(k = add_key(r, key, klen)))
             rc =
                 pw_error_set(err, PW_ENOMEM, "fullsync of \"%.*s\": out of memory", (int)klen, key);
         else
             rc = take_fullsync(r, k, &m, err);
-    } else if (m.type == PW_MSG_PATCHES) {
-        if (k)
-            take_patches(r, k, &m);
-    } else if (pw_value_str_eq(&m.type_name, "ack", 3)) {
-        if (k)
+        break;
+    case PW_MSG_PATCHES:
+        if (k && is_inflight(r, k, &m))
             take_answer(r, k, &m, true);
-    } else if (pw_value_str_eq(&m.type_name, "error", 5)) {
+        else if (k)
+            take_patches(r, k, &m);
+        break;
+    case PW_MSG_ACK:
+        if (k && (!stream || is_inflight(r, k, &m)))
+            take_answer(r, k, &m, true);
+        break;
+    case PW_MSG_ERROR:
+        if (stream && !(k && is_inflight(r, k, &m)))
+            break; /* another device's */
         r->st.errors++;
         if (k) {
             take_answer(r, k, &m, false);
@@ -327,17 +404,21 @@ pw_err pw_replica_receive(pw_replica *r, const uint8_t *p, size_t n, pw_error *e
             else if (k->synced)
                 request_resync(r, k);
         }
-        if (r->opts.on_error) {
-            const pw_value *t = pw_object_get(&m.data, "message", 7);
-            size_t tlen = 0;
-            const char *text = t ? pw_value_str(t, &tlen) : NULL;
-            char buf[512];
-            tlen = text ? (tlen < sizeof buf ? tlen : sizeof buf - 1) : 0;
-            memcpy(buf, text ? text : "", tlen);
-            buf[tlen] = '\0';
-            r->opts.on_error(key, klen, buf, r->opts.on_error_userdata);
-        }
+        report_error(r, &m, key, klen);
+        break;
+    default:
+        break;
     }
     pw_msg_clear(&m);
     return rc;
+}
+
+pw_err pw_replica_receive(pw_replica *r, const uint8_t *p, size_t n, pw_error *err)
+{
+    return receive(r, p, n, false, err);
+}
+
+pw_err pw_replica_receive_snapshot(pw_replica *r, const uint8_t *p, size_t n, pw_error *err)
+{
+    return receive(r, p, n, true, err);
 }

@@ -161,8 +161,7 @@ static bool is_error(int op, const uint8_t *p, size_t n)
     pw_msg m;
     pw_msg_init(&m);
     const pw_codec *c = op == WS_TEXT ? &pw_codec_json : &pw_codec_msgpack;
-    bool yes = pw_msg_decode(c, p, n, NULL, &m, NULL) == PW_OK && m.type == PW_MSG_UNKNOWN &&
-               pw_value_str_eq(&m.type_name, "error", 5);
+    bool yes = pw_msg_decode(c, p, n, NULL, &m, NULL) == PW_OK && m.type == PW_MSG_ERROR;
     pw_msg_clear(&m);
     return yes;
 }

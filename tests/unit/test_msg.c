@@ -3,6 +3,7 @@
  * message decode and encode (suite msg_codec). */
 #include <criterion/criterion.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "patchwire/codec.h"
@@ -514,4 +515,120 @@ Test(msg, unknown_type_without_data_is_written_without_data)
     pw_value_release(&out);
     pw_msg_clear(&m);
     pw_value_release(&v);
+}
+
+/* ---- every message of SPEC 1.1/1.2/1.3: ack, error, resync, base, id ---- */
+
+static void json_roundtrip(const char *json, pw_msg *m)
+{
+    pw_error err;
+    cr_assert_eq(pw_msg_decode(&pw_codec_json, (const uint8_t *)json, strlen(json), NULL, m, &err),
+                 PW_OK, "%s: %s", json, err.msg);
+    pw_buf out = {0};
+    cr_assert_eq(pw_msg_encode(&pw_codec_json, m, &out, &err), PW_OK, "%s", err.msg);
+    cr_assert(out.len == strlen(json) && memcmp(out.data, json, out.len) == 0,
+              "%s came back as %.*s", json, (int)out.len, (const char *)out.data);
+    pw_buf_free(&out);
+}
+
+static void json_refused(const char *json, const char *why)
+{
+    pw_msg m;
+    pw_error err;
+    cr_assert_eq(pw_msg_decode(&pw_codec_json, (const uint8_t *)json, strlen(json), NULL, &m, &err),
+                 PW_EMSG, "%s was accepted", json);
+    cr_assert(strstr(err.msg, why), "%s: \"%s\" does not name %s", json, err.msg, why);
+    cr_assert_eq(m.type, PW_MSG_UNKNOWN, "left cleared");
+}
+
+Test(msg, ack_has_key_seq_and_an_optional_id)
+{
+    pw_msg m;
+    json_roundtrip("{\"type\":\"ack\",\"key\":\"k\",\"seq\":7}", &m);
+    cr_assert_eq(m.type, PW_MSG_ACK);
+    cr_assert_eq(m.seq, 7);
+    pw_msg_clear(&m);
+    json_roundtrip("{\"type\":\"ack\",\"key\":\"k\",\"seq\":7,\"id\":\"dev:3\"}", &m);
+    cr_assert(pw_value_str_eq(&m.id, "dev:3", 5));
+    pw_msg_clear(&m);
+    json_refused("{\"type\":\"ack\",\"key\":\"k\"}", "seq");
+    json_refused("{\"type\":\"ack\",\"seq\":1}", "key");
+}
+
+Test(msg, error_has_its_text_and_may_name_no_key)
+{
+    pw_msg m;
+    json_roundtrip("{\"type\":\"error\",\"key\":\"k\",\"seq\":3,\"id\":9,\"data\":{\"message\":"
+                   "\"no\"}}",
+                   &m);
+    cr_assert_eq(m.type, PW_MSG_ERROR);
+    size_t n;
+    cr_assert_str_eq(pw_msg_error_text(&m, &n), "no");
+    cr_assert_eq(pw_value_int(&m.id), 9);
+    pw_msg_clear(&m);
+    json_roundtrip("{\"type\":\"error\",\"data\":{\"message\":\"bad bytes\"}}", &m);
+    cr_assert_eq(pw_value_kind(&m.key), PW_NULL);
+    pw_msg_clear(&m);
+    /* built in memory */
+    pw_msg_init(&m);
+    m.type = PW_MSG_ERROR;
+    cr_assert_eq(pw_msg_set_error_text(&m, "refused"), PW_OK);
+    pw_buf out = {0};
+    cr_assert_eq(pw_msg_encode(&pw_codec_json, &m, &out, NULL), PW_OK);
+    cr_assert_eq(out.len, strlen("{\"type\":\"error\",\"data\":{\"message\":\"refused\"}}"));
+    pw_buf_free(&out);
+    pw_msg_clear(&m);
+}
+
+Test(msg, resync_needs_a_key)
+{
+    pw_msg m;
+    json_roundtrip("{\"type\":\"resync\",\"key\":\"k\"}", &m);
+    cr_assert_eq(m.type, PW_MSG_RESYNC);
+    pw_msg_clear(&m);
+    json_refused("{\"type\":\"resync\"}", "key");
+}
+
+Test(msg, base_and_id_of_patches)
+{
+    pw_msg m;
+    json_roundtrip("{\"type\":\"patches\",\"key\":\"k\",\"base\":4,\"id\":\"a:1\",\"data\":[]}", &m);
+    cr_assert(m.has_base);
+    cr_assert_eq(m.base, 4);
+    pw_msg_clear(&m);
+    json_refused("{\"type\":\"patches\",\"key\":\"k\",\"base\":-1,\"data\":[]}", "base");
+    json_refused("{\"type\":\"patches\",\"key\":\"k\",\"base\":\"1\",\"data\":[]}", "base");
+    json_refused("{\"type\":\"patches\",\"key\":\"k\",\"id\":[1],\"data\":[]}", "id");
+    json_refused("{\"type\":\"patches\",\"key\":\"k\",\"id\":-2,\"data\":[]}", "id");
+    char big[400];
+    snprintf(big, sizeof big, "{\"type\":\"patches\",\"key\":\"k\",\"id\":\"%0300d\",\"data\":[]}", 0);
+    json_refused(big, "id");
+}
+
+Test(msg, new_types_round_trip_through_msgpack)
+{
+    const char *all[] = {
+        "{\"type\":\"ack\",\"key\":\"k\",\"seq\":7,\"id\":\"x:1\"}",
+        "{\"type\":\"error\",\"key\":\"k\",\"data\":{\"message\":\"m\"}}",
+        "{\"type\":\"resync\",\"key\":\"k\"}",
+        "{\"type\":\"patches\",\"key\":\"k\",\"base\":2,\"id\":5,\"data\":[]}",
+    };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        pw_msg m, back;
+        pw_error err;
+        cr_assert_eq(pw_msg_decode(&pw_codec_json, (const uint8_t *)all[i], strlen(all[i]), NULL,
+                                   &m, &err),
+                     PW_OK, "%s", err.msg);
+        pw_buf mp = {0}, js = {0};
+        cr_assert_eq(pw_msg_encode(&pw_codec_msgpack, &m, &mp, NULL), PW_OK);
+        cr_assert_eq(pw_msg_decode(&pw_codec_msgpack, mp.data, mp.len, NULL, &back, &err), PW_OK,
+                     "%s", err.msg);
+        cr_assert_eq(back.type, m.type);
+        cr_assert_eq(pw_msg_encode(&pw_codec_json, &back, &js, NULL), PW_OK);
+        cr_assert(js.len == strlen(all[i]) && memcmp(js.data, all[i], js.len) == 0);
+        pw_buf_free(&mp);
+        pw_buf_free(&js);
+        pw_msg_clear(&m);
+        pw_msg_clear(&back);
+    }
 }

@@ -91,6 +91,12 @@ pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value d
  * snapshot) and its version; NULL for an unknown key. */
 const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len, uint64_t *version);
 
+/* The key's FullSync ({"type":"fullsync","key":K,"seq":V,"data":DOC}) in
+ * codec (NULL: JSON), encoded once per version and codec and shared: a new
+ * reference, or NULL for an unknown key or out of memory. For transports
+ * that republish a state (a retained MQTT message). */
+pw_frame *pw_hub_fullsync_frame(pw_hub *hub, const char *key, size_t key_len, const pw_codec *codec);
+
 /* The limits the hub decodes peer messages with (its options' limits), for
  * transports that bound a message before it reaches the hub. */
 const pw_limits *pw_hub_limits(const pw_hub *hub);
@@ -103,12 +109,28 @@ const pw_limits *pw_hub_limits(const pw_hub *hub);
  * memory (the transport should close the connection). */
 pw_peer *pw_hub_peer_join(pw_hub *hub, const pw_transport_ops *ops, void *transport, void *conn,
                           const char *identity, const pw_codec *codec);
+/* An ingress: the edits of devices that follow the state somewhere else (a
+ * broker's `edit` topic while the hub publishes the state on other topics,
+ * a nanomsg PULL socket beside a PUB one). It gets no FullSync on join and
+ * no one's changes; it answers each message, in the codec that message
+ * came in (detected per message): a change with `base` or `id` with an
+ * ack, a refused one with an error (without seq: no FullSync follows), a
+ * resync with a FullSync of the key. Its changes are relayed to every
+ * reader, so the devices see them come back in order. */
+pw_peer *pw_hub_ingress_join(pw_hub *hub, const pw_transport_ops *ops, void *transport, void *conn,
+                             const char *identity);
+
 /* One complete message from the peer. Returns what happened to it (PW_OK:
  * applied and relayed, or an unknown type ignored); on failure the hub has
  * already answered the peer as described at the top of this file (the error
  * message is in proto/SPEC.md section 1.1; a denied write is PW_EDENIED).
  * A message from a peer the hub has closed is dropped (PW_EIO). */
 pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t n, pw_error *err);
+/* The same for a channel that names its key (an MQTT topic): a message
+ * for another key is refused, and an error about a message that names no
+ * key names this one. */
+pw_err pw_hub_peer_receive_keyed(pw_hub *hub, pw_peer *peer, const char *key, size_t key_len,
+                                 const uint8_t *p, size_t n, pw_error *err);
 /* The transport wrote (or dropped) `bytes` of the frames sent to the peer. */
 void pw_hub_peer_written(pw_hub *hub, pw_peer *peer, size_t bytes);
 /* The connection is gone; the peer is freed. */

@@ -41,6 +41,13 @@ void pw_inproc_free(pw_inproc *ip);
  * identity as for pw_hub_peer_join; codec: what the peer speaks, NULL to let
  * the hub detect it from the first message. NULL when out of memory. */
 pw_inproc_conn *pw_inproc_connect(pw_inproc *ip, const char *identity, const pw_codec *codec);
+/* An ingress connection (pw_hub_ingress_join): what a broker transport's
+ * edit channel is, in process. NULL when out of memory. */
+pw_inproc_conn *pw_inproc_connect_ingress(pw_inproc *ip, const char *identity);
+/* Delivers one message as if from a channel of `key`
+ * (pw_hub_peer_receive_keyed). */
+pw_err pw_inproc_send_keyed(pw_inproc_conn *c, const char *key, size_t key_len, const uint8_t *p,
+                            size_t n, pw_error *err);
 /* Delivers one message from the connection to the hub; returns what
  * pw_hub_peer_receive returned, PW_EIO on a closed connection. */
 pw_err pw_inproc_send(pw_inproc_conn *c, const uint8_t *p, size_t n, pw_error *err);

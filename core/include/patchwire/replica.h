@@ -41,6 +41,10 @@ typedef struct pw_replica pw_replica;
  * not call back into the replica or its store. An error means the
  * connection is unusable: the replica waits for pw_replica_reconnect. */
 typedef pw_err (*pw_replica_send_cb)(const uint8_t *p, size_t n, bool binary, void *userdata);
+/* The same, also given the key the message is for (a transport with a
+ * channel per key: an MQTT topic). */
+typedef pw_err (*pw_replica_send_keyed_cb)(const char *key, size_t key_len, const uint8_t *p,
+                                           size_t n, bool binary, void *userdata);
 /* The hub refused something of `key` (key NULL when it named none). */
 typedef void (*pw_replica_error_cb)(const char *key, size_t key_len, const char *message,
                                     void *userdata);
@@ -54,6 +58,16 @@ typedef struct pw_replica_options {
     pw_store_options store; /* of the store the replica creates; its
                              * on_local is called after the replica's own */
     pw_limits limits;       /* for decoding the hub's messages */
+    /* Instead of send (one of the two is required; send_userdata for both). */
+    pw_replica_send_keyed_cb send_keyed;
+    /* Over a broadcast stream (an MQTT broker, nanomsg pub/sub), where every
+     * accepted change is published to everyone, the replica included: a
+     * name unique among the hub's peers (an MQTT client id). Each change
+     * then carries "id":"ORIGIN:N"; the change coming back with that id is
+     * its ack, errors naming other ids are other devices', and a FullSync
+     * settles what was in flight (proto/SPEC.md, "MQTT"). NULL: the
+     * replica has a connection of its own (WebSocket, in-process). */
+    const char *origin;
 } pw_replica_options;
 
 void pw_replica_options_init(pw_replica_options *opts);
@@ -71,6 +85,16 @@ pw_store *pw_replica_store(pw_replica *r);
  * it could not be read (the replica then asks for a resync of the key it
  * names, if any). */
 pw_err pw_replica_receive(pw_replica *r, const uint8_t *p, size_t n, pw_error *err);
+
+/* A FullSync published to everyone rather than sent to this replica (a
+ * retained MQTT state): taken only when the key has none yet or waits for
+ * one; otherwise the stream brings what the replica lacks. Anything else
+ * is handled as by pw_replica_receive. */
+pw_err pw_replica_receive_snapshot(pw_replica *r, const uint8_t *p, size_t n, pw_error *err);
+
+/* True when the key has no FullSync yet or waits for one (unknown keys
+ * too). */
+bool pw_replica_waiting(const pw_replica *r, const char *key, size_t key_len);
 
 /* The connection was replaced (or restored): nothing is in flight any more
  * and every key waits for the FullSync the hub sends on join. */

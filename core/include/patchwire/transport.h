@@ -29,17 +29,37 @@
 extern "C" {
 #endif
 
+/* What a frame the hub made carries, for transports that route by key and
+ * type (an MQTT topic per key, a nanomsg PUB prefix). */
+typedef enum pw_frame_kind {
+    PW_FRAME_OTHER = 0, /* not said (pw_frame_new) */
+    PW_FRAME_FULLSYNC,
+    PW_FRAME_PATCHES,
+    PW_FRAME_ACK,
+    PW_FRAME_ERROR,
+} pw_frame_kind;
+
 /* One encoded message, shared by every peer it goes to: encoded once per
  * codec, one reference per peer queue. Fields are read-only after _new. */
 typedef struct pw_frame {
     size_t len;
     bool binary; /* MessagePack (binary frame) or JSON (text frame) */
     const uint8_t *data;
+    /* Set by the hub on the frames it sends: the message's type, its key
+     * (NULL when it names none; NUL-terminated, key_len bytes) and seq (0
+     * when it has none). A transport that moves opaque bytes ignores them. */
+    pw_frame_kind kind;
+    const char *key;
+    size_t key_len;
+    uint64_t seq;
 } pw_frame;
 
 /* A frame holding a copy of the n bytes at p, with one reference; NULL when
  * out of memory. */
 pw_frame *pw_frame_new(const uint8_t *p, size_t n, bool binary);
+/* The same, saying what the frame holds (the key is copied; may be NULL). */
+pw_frame *pw_frame_new_routed(const uint8_t *p, size_t n, bool binary, pw_frame_kind kind,
+                              const char *key, size_t key_len, uint64_t seq);
 pw_frame *pw_frame_retain(pw_frame *f);
 /* Drops one reference (atomically: safe from any thread); NULL is ignored. */
 void pw_frame_release(pw_frame *f);
