@@ -668,6 +668,18 @@ static bool kept_soon(const char *src, int *fd)
     return false;
 }
 
+/* A change still goes from one peer to another, both from addresses the
+ * test has not used (the server may not have seen the test's closes yet). */
+static void relay_between_fresh_peers(const char *title)
+{
+    int a, b;
+    cr_assert(kept_soon("127.0.0.6", &a), "a fresh peer was refused");
+    cr_assert(kept_soon("127.0.0.7", &b), "a fresh peer was refused");
+    check_relay(a, b, title);
+    ws_close(a);
+    ws_close(b);
+}
+
 Test(ws_wire, one_address_holds_at_most_its_share_of_connections, .init = start_connection_limits)
 {
     int fds[4], more, other;
@@ -681,7 +693,7 @@ Test(ws_wire, one_address_holds_at_most_its_share_of_connections, .init = start_
     cr_assert(kept_soon("127.0.0.1", &fds[0]), "a freed place was not given back");
     for (int i = 0; i < 4; i++)
         ws_close(fds[i]);
-    check_unaffected("after-per-address");
+    relay_between_fresh_peers("after-per-address");
 }
 
 Test(ws_wire, the_server_holds_at_most_its_connections, .init = start_connection_limits)
@@ -697,7 +709,7 @@ Test(ws_wire, the_server_holds_at_most_its_connections, .init = start_connection
     int again;
     cr_assert(kept_soon("127.0.0.5", &again), "closed connections were not given back");
     ws_close(again);
-    check_unaffected("after-global-limit");
+    relay_between_fresh_peers("after-global-limit");
 }
 
 static void start_at_a_low_fd_limit(void)
@@ -730,5 +742,5 @@ Test(ws_wire, at_the_descriptor_limit_accept_does_not_spin, .init = start_at_a_l
     int fd;
     cr_assert(kept_soon(NULL, &fd), "no connection once the sockets were closed");
     ws_close(fd);
-    check_unaffected("after-fd-limit");
+    relay_between_fresh_peers("after-fd-limit");
 }
