@@ -554,7 +554,7 @@ Test(ws_wire, a_close_reason_that_is_not_utf8_is_answered_with_1007)
     check_unaffected("after-close-reasons");
 }
 
-/* RFC 6455 5.1 wants this, and libwebsockets does it from 4.2 on; 4.1.6
+/* RFC 6455 5.1 wants this, and later libwebsockets releases do it; 4.1.6
  * (Debian 12) delivers an unmasked frame like a masked one and tells the
  * application nothing of the mask bit, so the adapter cannot refuse it. */
 Test(ws_wire, an_unmasked_client_frame_is_closed_with_1002_and_not_applied, .disabled = true)
