@@ -749,3 +749,37 @@ Test(mqtt, a_stalled_broker_holds_only_the_queue_budget_then_catches_up)
               (unsigned long long)(last(d, PW_MQTT_STATE) ? last(d, PW_MQTT_STATE)->m.seq : 0),
               (unsigned long long)v);
 }
+
+Test(mqtt, connect_over_mqtt_prints_the_state_and_sends_its_edits)
+{
+    hub_start(NULL, 100);
+    WAIT_FOR(pw_mqtt_server_connected(srv), 5000);
+    cr_assert(pw_mqtt_server_connected(srv));
+    const char *cli = getenv("PW_CLI");
+    cr_assert(cli, "PW_CLI not set");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "echo '[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"milk\"}]' | timeout 20 %s "
+             "connect --key todo --timeout 15 %s > %s 2> %s; echo $? > %s",
+             cli, B.url, broker_path(&B, "out.txt"), broker_path(&B, "err.txt"),
+             broker_path(&B, "rc.txt"));
+    /* connect runs as a child while this process services the hub */
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(system(cmd) == 0 ? 0 : 1);
+    int status = 0;
+    for (int i = 0; i < 2500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+        pump(10);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char out[4096];
+    snprintf(out, sizeof out, "%s", slurp(broker_path(&B, "out.txt")));
+    cr_assert_eq(atoi(slurp(broker_path(&B, "rc.txt"))), 0, "connect failed: %s %s", out,
+                 slurp(broker_path(&B, "err.txt")));
+    cr_assert(strstr(out, "{\"type\":\"fullsync\",\"key\":\"todo\",\"seq\":1,"), "%s", out);
+    cr_assert(strstr(out, "\"base\":1,\"origin\":\"local\""), "%s", out);
+    const pw_value *h = pw_hub_state(hub, "todo", 4, NULL);
+    const pw_value *items = pw_object_get(h, "items", 5);
+    cr_assert(items && pw_value_len(items) == 1, "the hub does not have the edit");
+    cr_assert_eq(hub_version("todo"), 2);
+}
