@@ -601,6 +601,88 @@ static void section_diff(void)
     bench_print_table("Diff", rows, n);
 }
 
+/* ================================================================ hash flooding */
+
+#define FLOOD_KEYS 100000
+#define FLOOD_SLOTS 262144u /* the hash index of a FLOOD_KEYS-member object */
+
+size_t pw__object_index_probes(const pw_value *obj); /* core test hook (value.c) */
+
+/* The unkeyed FNV-1a the object index used before SipHash, to craft keys. */
+static uint64_t old_hash(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325u ^ n;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3u;
+    return h ^ (h >> 29);
+}
+
+/* {"k..":0, ...} with FLOOD_KEYS keys: crafted ones whose old-hash home slot
+ * is among the first 1024 of the index (one cluster: quadratic probing under
+ * the old hash), or as many random keys of the same shape. */
+static void flood_object(bool crafted, pw_buf *out)
+{
+    bench_rng r = {SEED ^ 0xf100d};
+    char key[32];
+    unsigned long c = 0;
+    pw_buf_append(out, "{", 1);
+    for (size_t i = 0; i < FLOOD_KEYS; i++) {
+        int len;
+        if (crafted) {
+            do
+                len = snprintf(key, sizeof key, "k%lu", c++);
+            while (old_hash(key, (size_t)len) % FLOOD_SLOTS >= 1024);
+        } else {
+            len =
+                snprintf(key, sizeof key, "k%lu", (unsigned long)(i * 256 + bench_rand(&r) % 256));
+        }
+        char member[48];
+        int m = snprintf(member, sizeof member, "%s\"%s\":0", i ? "," : "", key);
+        if (pw_buf_append(out, member, (size_t)m))
+            die("building the flood object", PW_ENOMEM);
+    }
+    pw_buf_append(out, "}", 1);
+}
+
+static double probes_per_key(const pw_buf *json)
+{
+    pw_value v;
+    if (pw_codec_json.decode(json->data, json->len, NULL, &v, NULL))
+        return -1;
+    double per = (double)pw__object_index_probes(&v) / (double)pw_value_len(&v);
+    pw_value_release(&v);
+    return per;
+}
+
+static void section_flood(void)
+{
+    bench_row rows[2];
+    pw_buf crafted, random;
+    pw_buf_init(&crafted);
+    pw_buf_init(&random);
+    fprintf(stderr, "hash flooding\n");
+    flood_object(true, &crafted);
+    flood_object(false, &random);
+    decode_ctx dc = {&pw_codec_json, crafted.data, crafted.len};
+    decode_ctx dr = {&pw_codec_json, random.data, random.len};
+    char in[96];
+    snprintf(in, sizeof in, "object, %d crafted keys, JSON %zu B", FLOOD_KEYS, crafted.len);
+    rows[0] = measure(in, "patchwire pw_codec_json.decode", BENCH_MBS, (double)crafted.len, 1,
+                      pw_decode_call, &dc);
+    snprintf(in, sizeof in, "object, %d random keys, JSON %zu B", FLOOD_KEYS, random.len);
+    rows[1] = measure(in, "patchwire pw_codec_json.decode", BENCH_MBS, (double)random.len, 1,
+                      pw_decode_call, &dr);
+    bench_ratio(rows[0].ratio, sizeof rows[0].ratio, &rows[0], &rows[1], "random keys");
+    snprintf(rows[1].ratio, sizeof rows[1].ratio, "baseline");
+    target(&rows[0], "≥ 0.5x random keys", ratio_of(&rows[0], &rows[1]) >= 0.5);
+    bench_print_table("Hash flooding (object keys crafted against the old unkeyed hash)", rows, 2);
+    bench_check("hash flooding: slots visited per key lookup, crafted keys %.2f, random keys %.2f "
+                "(the old hash: about %d for the crafted ones)",
+                probes_per_key(&crafted), probes_per_key(&random), FLOOD_KEYS / 2);
+    pw_buf_free(&crafted);
+    pw_buf_free(&random);
+}
+
 /* ================================================================ main */
 
 static void corpus_make(corpus *c)
@@ -704,6 +786,7 @@ int main(int argc, char **argv)
     input_free(&c.big);
     section_apply();
     section_diff();
+    section_flood();
 
     bench_check("peak resident memory of the benchmark: %.0f MiB", bench_peak_rss_mib());
     bench_checks_print();

@@ -131,14 +131,27 @@ static bool rule_has_key(const rule *r, const char *key, size_t key_len)
     return false;
 }
 
+static bool rule_names(const rule *r, const char *identity)
+{
+    return strcmp(r->words[0], "*") == 0 || token_equal(r->words[0], identity ? identity : "");
+}
+
+bool access_table_admits(const char *identity, void *userdata)
+{
+    const access_table *t = userdata;
+    bool any = false;
+    for (size_t i = 0; i < t->n; i++) /* every rule: the time does not tell which matched */
+        any |= rule_names(&t->rules[i], identity);
+    return any;
+}
+
 bool access_table_check(const char *identity, const char *key, size_t key_len, pw_access what,
                         void *userdata)
 {
     const access_table *t = userdata;
     for (size_t i = 0; i < t->n; i++) {
         const rule *r = &t->rules[i];
-        const char *token = r->words[0];
-        if (strcmp(token, "*") != 0 && !token_equal(token, identity ? identity : ""))
+        if (!rule_names(r, identity))
             continue;
         if (!rule_has_key(r, key, key_len))
             continue;

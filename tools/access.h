@@ -20,5 +20,8 @@ void access_table_free(access_table *t);
 /* A pw_access_cb; userdata is the table. */
 bool access_table_check(const char *identity, const char *key, size_t key_len, pw_access what,
                         void *userdata);
+/* Whether some rule names identity (or `*`): the upgrade of a peer that may
+ * do nothing is refused. userdata is the table. */
+bool access_table_admits(const char *identity, void *userdata);
 
 #endif

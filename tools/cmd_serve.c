@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,8 @@ static const char usage[] =
     "                          every key; TOKEN * matches any peer); a peer gives its\n"
     "                          token as ?token=T in the URL or 'Authorization: Bearer T'.\n"
     "                          Without this option every peer may read and write.\n"
+    "                          An upgrade whose token grants nothing is refused\n"
+    "                          (HTTP 401 without a token, 403 with one).\n"
     "  --tls-cert FILE         PEM certificate: serve wss:// and https://\n"
     "  --tls-key FILE          PEM private key of the certificate\n"
     "  --max-message-bytes N   refuse messages larger than N bytes (default 64 MiB)\n"
@@ -54,6 +57,14 @@ static const char usage[] =
     "                          (default 8 MiB)\n"
     "  --max-bytes N           the same as --max-message-bytes\n"
     "  --max-depth N           refuse documents nested deeper than N (default 512)\n"
+    "  --max-values N          refuse messages of more than N values (default 16777216)\n"
+    "  --max-decoded-ratio N   refuse messages that would take more than N bytes of\n"
+    "                          memory per byte received to decode (default 48)\n"
+    "  --max-connections N     sockets held at once, WebSocket, HTTP or half-open\n"
+    "                          (default: the descriptor limit, raised to its hard\n"
+    "                          limit at start, less 64); more are closed on accept\n"
+    "  --max-connections-per-address N\n"
+    "                          the same from one IPv4 address or IPv6 /64 (default 256)\n"
     "  --mqtt URL              also publish the states through an MQTT broker\n"
     "                          (mqtt://HOST:PORT or mqtts://HOST:PORT): topics\n"
     "                          PREFIX KEY/state (retained), /patches, /edit, /error;\n"
@@ -107,7 +118,8 @@ typedef struct serve_opts {
     const char *host_port, *static_dir, *token_file, *tls_cert, *tls_key;
     bool no_static;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
-    size_t max_message_bytes, max_queue_bytes;
+    size_t max_message_bytes, max_queue_bytes, max_values, max_decoded_ratio;
+    size_t max_connections, max_per_address;
     uint32_t max_depth;
     const char *states[64];
     int nstates;
@@ -253,15 +265,33 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             if (r < 0)
                 return status;
             o->tls_key = v;
-        } else if ((r = cli_option_value(c, "--max-message-bytes", argc, argv, &i, &v,
-                                          &status)) != 0) {
-            if (r < 0 || (status = parse_size(c, "--max-message-bytes", v,
-                                              &o->max_message_bytes)) != CLI_OK)
+        } else if ((r = cli_option_value(c, "--max-message-bytes", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-message-bytes", v, &o->max_message_bytes)) != CLI_OK)
                 return status;
         } else if ((r = cli_option_value(c, "--max-queue-bytes", argc, argv, &i, &v, &status)) !=
                    0) {
             if (r < 0 ||
                 (status = parse_size(c, "--max-queue-bytes", v, &o->max_queue_bytes)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--max-values", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0 || (status = parse_size(c, "--max-values", v, &o->max_values)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--max-decoded-ratio", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-decoded-ratio", v, &o->max_decoded_ratio)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--max-connections", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-connections", v, &o->max_connections)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--max-connections-per-address", argc, argv, &i, &v,
+                                         &status)) != 0) {
+            if (r < 0 || (status = parse_size(c, "--max-connections-per-address", v,
+                                              &o->max_per_address)) != CLI_OK)
                 return status;
         } else if ((r = mqtt_cli_option(c, &o->mq, argc, argv, &i, &status)) != 0) {
             if (r < 0)
@@ -399,6 +429,17 @@ static void run(pw_ws_server *s, void *mqtt, serve_nn *nn)
     }
 }
 
+/* A server holds a descriptor per peer: the soft limit (often 1024) goes
+ * up to the hard one, which the default connection limit then follows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int cmd_serve(int argc, char **argv)
 {
     cli c;
@@ -426,6 +467,10 @@ int cmd_serve(int argc, char **argv)
         ho.limits.max_input_bytes = o.max_message_bytes;
     if (o.max_queue_bytes)
         ho.max_queue_bytes = o.max_queue_bytes;
+    if (o.max_values)
+        ho.limits.max_values = o.max_values;
+    if (o.max_decoded_ratio)
+        ho.limits.max_decoded_ratio = o.max_decoded_ratio;
 
     access_table *acl = NULL;
     if (o.token_file) {
@@ -458,6 +503,13 @@ int cmd_serve(int argc, char **argv)
         so.tls_cert = o.tls_cert;
         so.tls_key = o.tls_key;
         so.max_message_bytes = ho.limits.max_input_bytes;
+        if (acl) {
+            so.admit = access_table_admits;
+            so.admit_userdata = acl;
+        }
+        so.max_connections = o.max_connections;
+        so.max_connections_per_address = o.max_per_address;
+        raise_fd_limit();
         so.log = log_line;
         so.log_userdata = &o;
         if (o.verbosity >= 2)

@@ -8,11 +8,42 @@
 
 #include <string.h>
 
+#include "internal.h"
+
 void pw_limits_init(pw_limits *lim)
 {
     lim->max_input_bytes = PW_DEFAULT_MAX_INPUT_BYTES;
     lim->max_depth = PW_DEFAULT_MAX_DEPTH;
     lim->max_string_bytes = PW_DEFAULT_MAX_STRING_BYTES;
+    lim->max_values = PW_DEFAULT_MAX_VALUES;
+    lim->max_decoded_ratio = PW_DEFAULT_MAX_DECODED_RATIO;
+}
+
+void pw__budget_init(pw__budget *b, const pw_limits *lim, size_t n)
+{
+    size_t ratio =
+        lim && lim->max_decoded_ratio ? lim->max_decoded_ratio : PW_DEFAULT_MAX_DECODED_RATIO;
+    b->max_values = lim && lim->max_values ? lim->max_values : PW_DEFAULT_MAX_VALUES;
+    b->max_bytes = n > (SIZE_MAX - PW_DECODE_SLACK_BYTES) / ratio
+                       ? SIZE_MAX
+                       : n * ratio + PW_DECODE_SLACK_BYTES;
+    b->ratio = ratio;
+    b->values = 1; /* the root */
+    b->bytes = 0;
+}
+
+pw_err pw__budget_refuse(const pw__budget *b, pw_error *err, const char *codec, size_t offset,
+                         size_t values, size_t bytes)
+{
+    (void)bytes;
+    if (values > b->max_values - b->values)
+        return pw__error_at(err, PW_ELIMIT, offset,
+                            "%s: more than the limit of %zu values in one message at byte %zu",
+                            codec, b->max_values, offset);
+    return pw__error_at(err, PW_ELIMIT, offset,
+                        "%s: decoding would take more than %zu bytes of memory at byte %zu "
+                        "(limit: %zu bytes per input byte)",
+                        codec, b->max_bytes, offset, b->ratio);
 }
 
 /* MessagePack messages are maps (0x80-0x8f, 0xde, 0xdf), none of which can

@@ -59,6 +59,8 @@ typedef struct frame {
 typedef struct parser {
     const uint8_t *base, *end;
     size_t max_depth, max_string;
+    pw__budget budget;
+    bool over_budget; /* the last failed allocation was refused by the budget */
     pw_error *err;
     pw_err rc;
     pw_value *vals; /* the value stack */
@@ -91,6 +93,11 @@ static const uint8_t *fail(parser *ps, pw_err code, const uint8_t *at, const cha
 
 static const uint8_t *fail_nomem(parser *ps, const uint8_t *at)
 {
+    if (ps->over_budget) {
+        ps->rc = pw__budget_refuse(&ps->budget, ps->err, "json", (size_t)(at - ps->base),
+                                   ps->nvals + 1, 0);
+        return NULL;
+    }
     return fail(ps, PW_ENOMEM, at, "out of memory at byte %zu", (size_t)(at - ps->base));
 }
 
@@ -115,11 +122,23 @@ static const uint8_t *fail_unexpected(parser *ps, const uint8_t *at, const char 
                 off, wanted);
 }
 
+/* Room for one more value on the stack, whose memory counts against the
+ * budget while the decode runs, as its values do until their container
+ * closes. */
+static bool grow_vals(parser *ps)
+{
+    size_t want = ps->capvals * 2;
+    if (ps->nvals + 1 > ps->budget.max_values - ps->budget.values ||
+        !pw__budget_spend(&ps->budget, 0, (want - ps->capvals) * sizeof(pw_value))) {
+        ps->over_budget = true;
+        return false;
+    }
+    return pw__grow((void **)&ps->vals, ps->vals_inline, &ps->capvals, want, sizeof(pw_value));
+}
+
 static inline bool push_val(parser *ps, pw_value v)
 {
-    if (PW_UNLIKELY(ps->nvals == ps->capvals) &&
-        !pw__grow((void **)&ps->vals, ps->vals_inline, &ps->capvals, ps->capvals + 1,
-                  sizeof(pw_value))) {
+    if (PW_UNLIKELY(ps->nvals == ps->capvals) && !grow_vals(ps)) {
         pw_value_release(&v);
         return false;
     }
@@ -131,9 +150,7 @@ static inline bool push_val(parser *ps, pw_value v)
  * as two words so that no narrow store is followed by a wide load. */
 static inline bool push_scalar(parser *ps, uint8_t tag, uint64_t bits)
 {
-    if (PW_UNLIKELY(ps->nvals == ps->capvals) &&
-        !pw__grow((void **)&ps->vals, ps->vals_inline, &ps->capvals, ps->capvals + 1,
-                  sizeof(pw_value)))
+    if (PW_UNLIKELY(ps->nvals == ps->capvals) && !grow_vals(ps))
         return false;
     pw_value *slot = &ps->vals[ps->nvals++];
 #if PW_SWAR
@@ -325,9 +342,7 @@ static inline pw_err make_string(pw_value *out, const uint8_t *s, size_t len)
 /* Pushes a string known to be valid UTF-8. */
 static inline bool push_string(parser *ps, const uint8_t *s, size_t len)
 {
-    if (PW_UNLIKELY(ps->nvals == ps->capvals) &&
-        !pw__grow((void **)&ps->vals, ps->vals_inline, &ps->capvals, ps->capvals + 1,
-                  sizeof(pw_value)))
+    if (PW_UNLIKELY(ps->nvals == ps->capvals) && !grow_vals(ps))
         return false;
     pw_value *slot = &ps->vals[ps->nvals];
 #if PW_SWAR
@@ -616,8 +631,7 @@ static pw_err build_object(pw_value *out, pw_value *kv, size_t n)
     }
     o->cap = n;
     o->items = o->inline_items;
-    o->index = NULL;
-    o->index_mask = 0;
+    o->index = (pw__strtab){0};
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
         pw_value *k = &kv[2 * i];
@@ -646,6 +660,13 @@ static const uint8_t *close_container(parser *ps, const uint8_t *p)
 {
     frame f = ps->frames[--ps->depth];
     size_t n = ps->nvals - f.start;
+    /* the node: header, members, and a hash index for a large object */
+    size_t bytes = (f.obj ? sizeof(pw__obj) : sizeof(pw__arr)) + n * sizeof(pw_value) +
+                   (f.obj && n / 2 > SMALL_OBJECT_MAX ? n * 2 * sizeof(uint32_t) : 0);
+    if (!pw__budget_spend(&ps->budget, n, bytes)) {
+        ps->rc = pw__budget_refuse(&ps->budget, ps->err, "json", (size_t)(p - ps->base), n, bytes);
+        return NULL;
+    }
     pw_value v;
     pw_err rc = f.obj ? build_object(&v, ps->vals + f.start, n / 2)
                       : pw_array_from(&v, ps->vals + f.start, n);
@@ -686,6 +707,8 @@ static pw_err json_decode(const uint8_t *in, size_t n, const pw_limits *lim, pw_
     ps.end = in + n;
     ps.max_depth = lim ? lim->max_depth : PW_DEFAULT_MAX_DEPTH;
     ps.max_string = lim ? lim->max_string_bytes : PW_DEFAULT_MAX_STRING_BYTES;
+    pw__budget_init(&ps.budget, lim, n);
+    ps.over_budget = false;
     ps.err = err;
     ps.rc = PW_OK;
     ps.vals = ps.vals_inline;

@@ -156,6 +156,7 @@ typedef struct dec {
     dec_frame *frames; /* the root's slot, then open containers, innermost last */
     size_t nframes, capframes;
     size_t max_depth, max_string;
+    pw__budget budget;
     pw_error *err;
     dec_frame *frames_inline;
 } dec;
@@ -312,6 +313,10 @@ static pw_err dec_open(dec *d, size_t at, size_t pos, size_t count, bool map, pw
             "msgpack: %s at byte %zu claims %zu members; with the members still due "
             "around it, more than the %zu bytes that follow can hold",
             what, at, map ? count / 2 : count, left);
+    size_t bytes = (map ? sizeof(pw__obj) : sizeof(pw__arr)) + count * sizeof(pw_value) +
+                   (map && count / 2 >= 12 ? count * 2 * sizeof(uint32_t) : 0);
+    if (!pw__budget_spend(&d->budget, count, bytes))
+        return pw__budget_refuse(&d->budget, d->err, "msgpack", at, count, bytes);
     if (count == 0)
         return (map ? pw_object_new(slot, 0) : pw_array_new(slot, 0)) ? dec_nomem(d, at) : 1;
     if (d->nframes == d->capframes && !pw__grow((void **)&d->frames, d->frames_inline,
@@ -599,6 +604,7 @@ static pw_err msgpack_decode(const uint8_t *p, size_t n, const pw_limits *lim, p
     d.capframes = DEC_INLINE_FRAMES;
     d.max_depth = lim ? lim->max_depth : PW_DEFAULT_MAX_DEPTH;
     d.max_string = lim ? lim->max_string_bytes : PW_DEFAULT_MAX_STRING_BYTES;
+    pw__budget_init(&d.budget, lim, n);
     d.err = err;
 
     /* frames[0] holds the one slot of the whole input, so that every value,

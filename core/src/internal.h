@@ -103,6 +103,32 @@ static inline bool pw__grow(void **items, void *inline_items, size_t *cap, size_
     return true;
 }
 
+/* What a decoder has built so far against what pw_limits allows it
+ * (max_values, max_decoded_ratio): values, and bytes of value handles and
+ * container nodes. */
+typedef struct pw__budget {
+    size_t values, max_values;
+    size_t bytes, max_bytes, ratio;
+} pw__budget;
+
+struct pw_limits;
+void pw__budget_init(pw__budget *b, const struct pw_limits *lim, size_t input_bytes);
+
+/* Counts `values` more values and `bytes` more bytes; false (nothing
+ * counted) when that would pass a limit. */
+static inline bool pw__budget_spend(pw__budget *b, size_t values, size_t bytes)
+{
+    if (values > b->max_values - b->values || bytes > b->max_bytes - b->bytes)
+        return false;
+    b->values += values;
+    b->bytes += bytes;
+    return true;
+}
+
+/* The PW_ELIMIT error for a spend that failed, naming the limit. */
+pw_err pw__budget_refuse(const pw__budget *b, pw_error *err, const char *codec, size_t offset,
+                         size_t values, size_t bytes);
+
 /* Fills err (if non-NULL) with code, the byte offset and a message, and
  * returns code. */
 PW__PRINTF(4, 5)

@@ -62,7 +62,7 @@ void pw_store_free(pw_store *s)
     for (size_t i = 0; i < s->nsubs; i++)
         sub_release(&s->subs[i]);
     free(s->states);
-    free(s->slots);
+    pw__strtab_free(&s->index);
     free(s->subs);
     free(s->dirty);
     free(s);
@@ -70,45 +70,25 @@ void pw_store_free(pw_store *s)
 
 /* ---------------------------------------------------------------- key table */
 
-static uint64_t hash_key(const char *k, size_t n)
-{
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)k[i];
-        h *= 1099511628211u;
-    }
-    return h ^ (h >> 29);
-}
-
 static bool key_is(const pw__state *st, const char *key, size_t key_len)
 {
     return st->key_len == key_len && memcmp(st->key, key, key_len) == 0;
-}
-
-static void slots_put(uint32_t *slots, size_t nslots, const pw__state *st, size_t index)
-{
-    size_t mask = nslots - 1, at = (size_t)hash_key(st->key, st->key_len) & mask;
-    while (slots[at])
-        at = (at + 1) & mask;
-    slots[at] = (uint32_t)(index + 1);
 }
 
 pw__state *pw__store_find(const pw_store *s, const char *key, size_t key_len)
 {
     if (!key)
         return NULL;
-    if (!s->slots) {
+    if (!s->index.slots) {
         for (size_t i = 0; i < s->count; i++)
             if (key_is(s->states[i], key, key_len))
                 return s->states[i];
         return NULL;
     }
-    size_t mask = s->nslots - 1, at = (size_t)hash_key(key, key_len) & mask;
-    for (; s->slots[at]; at = (at + 1) & mask) {
-        pw__state *st = s->states[s->slots[at] - 1];
-        if (key_is(st, key, key_len))
-            return st;
-    }
+    for (pw__strtab_probe p = pw__strtab_first(&s->index, key, key_len); p.pos;
+         pw__strtab_next(&s->index, &p))
+        if (key_is(s->states[p.pos - 1], key, key_len))
+            return s->states[p.pos - 1];
     return NULL;
 }
 
@@ -127,19 +107,12 @@ static bool table_reserve(pw_store *s)
         s->states = states;
         s->cap = cap;
     }
-    if (need <= SMALL_TABLE || (s->slots && need * 2 <= s->nslots))
+    if (need <= SMALL_TABLE || pw__strtab_fits(&s->index, need))
         return true;
-    size_t nslots = 64;
-    while (nslots < need * 4)
-        nslots *= 2;
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
+    if (!pw__strtab_reset(&s->index, 2 * need))
         return false;
     for (size_t i = 0; i < s->count; i++)
-        slots_put(slots, nslots, s->states[i], i);
-    free(s->slots);
-    s->slots = slots;
-    s->nslots = nslots;
+        pw__strtab_put(&s->index, s->states[i]->key, s->states[i]->key_len, (uint32_t)i);
     return true;
 }
 
@@ -179,8 +152,8 @@ static pw_err create(pw_store *s, const char *key, size_t key_len, pw_value init
     st->doc = initial;
     pw_patches_init(&st->fwd, PW_DIALECT_IMMER);
     pw_patches_init(&st->inv_rev, PW_DIALECT_IMMER);
-    if (s->slots)
-        slots_put(s->slots, s->nslots, st, s->count);
+    if (s->index.slots)
+        pw__strtab_put(&s->index, st->key, st->key_len, (uint32_t)s->count);
     s->states[s->count++] = st;
     *out = st;
     return PW_OK;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "patchwire/store.h"
+#include "strtab.h"
 
 /* One open transaction level that touched a key: where its records begin in
  * the key's fwd / inv_rev lists, and the document as the level found it. */
@@ -58,8 +59,7 @@ struct pw_store {
     pw_store_options opts;
     pw__state **states; /* creation order */
     size_t count, cap;
-    uint32_t *slots; /* open addressing: index + 1, 0 empty; NULL while small */
-    size_t nslots;
+    pw__strtab index; /* positions in states; not built while small */
     pw__sub *subs;
     size_t nsubs, cap_subs;
     uint64_t next_id;

@@ -140,8 +140,7 @@ static pw__obj *obj_alloc(size_t cap)
     o->len = 0;
     o->cap = cap;
     o->items = o->inline_items;
-    o->index = NULL;
-    o->index_mask = 0;
+    o->index = (pw__strtab){0};
     return o;
 }
 
@@ -163,7 +162,7 @@ static void node_free_all(pw__node *first)
             pw__obj *o = (pw__obj *)n;
             vals = &o->items[0].key;
             count = o->len * 2; /* key, value, key, value, ... */
-            free(o->index);
+            pw__strtab_free(&o->index);
         }
         for (size_t i = 0; i < count; i++) {
             pw_value *c = &vals[i];
@@ -235,6 +234,11 @@ pw_err pw_string_new(pw_value *out, const char *s, size_t len)
     v.u_.node = &n->h;
     *out = v;
     return PW_OK;
+}
+
+bool pw_utf8_valid(const void *s, size_t n)
+{
+    return pw__utf8_check(s, n) == n;
 }
 
 pw_err pw_string_cstr(pw_value *out, const char *s)
@@ -363,14 +367,6 @@ bool pw_object_at(const pw_value *obj, size_t i, const pw_value **key, const pw_
 
 #define INDEX_MIN_LEN 12 /* below this a scan beats hashing */
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325u ^ n;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3u;
-    return h ^ (h >> 29);
-}
-
 static bool key_eq(const pw_value *k, const char *s, size_t n)
 {
     size_t len;
@@ -382,24 +378,14 @@ static void index_insert(pw__obj *o, size_t pos)
 {
     size_t klen;
     const char *k = pw_value_str(&o->items[pos].key, &klen);
-    size_t slot = (size_t)hash_bytes(k, klen) & o->index_mask;
-    while (o->index[slot])
-        slot = (slot + 1) & o->index_mask;
-    o->index[slot] = (uint32_t)pos + 1;
+    pw__strtab_put(&o->index, k, klen, (uint32_t)pos);
 }
 
 /* (Re)builds the hash index for room of `want` keys; false on no memory. */
 static bool index_build(pw__obj *o, size_t want)
 {
-    size_t cap = 16;
-    while (cap < want * 2)
-        cap *= 2;
-    uint32_t *idx = calloc(cap, sizeof *idx);
-    if (!idx)
+    if (!pw__strtab_reset(&o->index, want))
         return false;
-    free(o->index);
-    o->index = idx;
-    o->index_mask = cap - 1;
     for (size_t i = 0; i < o->len; i++)
         index_insert(o, i);
     return true;
@@ -407,24 +393,39 @@ static bool index_build(pw__obj *o, size_t want)
 
 static void index_drop(pw__obj *o)
 {
-    free(o->index);
-    o->index = NULL;
-    o->index_mask = 0;
+    pw__strtab_free(&o->index);
 }
 
 static long obj_find(pw__obj *o, const char *key, size_t len)
 {
-    if (o->len >= INDEX_MIN_LEN && o->len < UINT32_MAX && (o->index || index_build(o, o->len))) {
-        size_t slot = (size_t)hash_bytes(key, len) & o->index_mask;
-        for (uint32_t e; (e = o->index[slot]) != 0; slot = (slot + 1) & o->index_mask)
-            if (key_eq(&o->items[e - 1].key, key, len))
-                return (long)(e - 1);
+    if (o->len >= INDEX_MIN_LEN && o->len < UINT32_MAX &&
+        (o->index.slots || index_build(o, o->len))) {
+        for (pw__strtab_probe p = pw__strtab_first(&o->index, key, len); p.pos;
+             pw__strtab_next(&o->index, &p))
+            if (key_eq(&o->items[p.pos - 1].key, key, len))
+                return (long)(p.pos - 1);
         return -1;
     }
     for (size_t i = 0; i < o->len; i++)
         if (key_eq(&o->items[i].key, key, len))
             return (long)i;
     return -1;
+}
+
+size_t pw__object_index_probes(const pw_value *obj)
+{
+    if (obj->tag_ != PW__TAG_OBJ)
+        return 0;
+    const pw__obj *o = obj_node(obj);
+    if (!o->index.slots)
+        return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < o->len; i++) {
+        size_t klen;
+        const char *k = pw_value_str(&o->items[i].key, &klen);
+        total += pw__strtab_probes(&o->index, k, klen, (uint32_t)i);
+    }
+    return total;
 }
 
 long pw_object_find(const pw_value *obj, const char *key, size_t len)
@@ -568,7 +569,7 @@ pw_err pw_object_from(pw_value *out, pw_value *kv, size_t n)
         }
         o->items[o->len].key = kv[2 * i];
         o->items[o->len].val = kv[2 * i + 1];
-        if (o->index)
+        if (o->index.slots)
             index_insert(o, o->len);
         o->len++;
     }
@@ -748,8 +749,8 @@ pw_err pw_object_set(pw_value *obj, pw_value key, pw_value v, pw_value *old)
     o->items[o->len].key = key;
     o->items[o->len].val = v;
     o->len++;
-    if (o->index) {
-        if (o->len * 2 <= o->index_mask + 1)
+    if (o->index.slots) {
+        if (pw__strtab_fits(&o->index, o->len))
             index_insert(o, o->len - 1);
         else if (!index_build(o, o->len))
             index_drop(o); /* no memory for a bigger index: rebuilt on next lookup */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "patchwire/value.h"
+#include "strtab.h"
 
 /* pw_value.tag_; tags from PW__TAG_STR on refer to a node. */
 enum {
@@ -51,10 +52,13 @@ typedef struct pw__obj {
     pw__node h;
     size_t len, cap;
     pw__entry *items;
-    uint32_t *index; /* open-addressing slots holding position + 1, or NULL */
-    size_t index_mask;
+    pw__strtab index; /* built for objects of 12+ members, on first lookup */
     pw__entry inline_items[];
 } pw__obj;
+
+/* Slots visited by lookups of every key of obj through its hash index, or 0
+ * when it has none (a test hook: about 1.5 per key when hashing spreads). */
+size_t pw__object_index_probes(const pw_value *obj);
 
 /* Allocates a node of `size` bytes (header included) with one reference,
  * from the per-thread node cache when it has one of that size class. Every

@@ -140,8 +140,8 @@ static void start(const char *const *extra)
 static void state_of(const char *key, const char *token, char *out, size_t cap)
 {
     result r;
-    const char *args[] = {"connect", "--timeout", "10", "--key", key, url(),
-                          token ? "--token" : NULL, token, NULL};
+    const char *args[] = {
+        "connect", "--timeout", "10", "--key", key, url(), token ? "--token" : NULL, token, NULL};
     run(&r, NULL, 30, args);
     cr_assert_eq(r.status, 0, "connect failed: %s", r.err);
     size_t n = strlen(r.out);
@@ -159,8 +159,9 @@ Test(serve, connect_prints_the_state_then_sends_its_input)
 
     result r;
     const char *args[] = {"connect", "--timeout", "10", url(), NULL};
-    run(&r, "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"milk\"}]\n"
-            "[{\"op\":\"add\",\"path\":\"/items/-\",\"value\":\"bread\"}]\n",
+    run(&r,
+        "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"milk\"}]\n"
+        "[{\"op\":\"add\",\"path\":\"/items/-\",\"value\":\"bread\"}]\n",
         30, args);
     cr_assert_eq(r.status, 0, "connect: %s", r.err);
     cr_assert(strstr(r.out, "\"origin\":\"local\",\"data\":[{\"op\":\"add\",\"path\":[\"items\",0],"
@@ -191,8 +192,9 @@ Test(serve, a_bad_input_line_fails_the_edit_and_changes_nothing)
     const char *args[] = {"connect", "--timeout", "10", url(), NULL};
     run(&r, "[{\"op\":\"replace\",\"path\":[\"nope\",\"deeper\"],\"value\":1}]\n", 30, args);
     cr_assert_eq(r.status, 1);
-    cr_assert(strstr(r.err, "patchwire connect: input: key \"appstate\": patch 0 (replace /nope/deeper)"),
-              "%s", r.err);
+    cr_assert(
+        strstr(r.err, "patchwire connect: input: key \"appstate\": patch 0 (replace /nope/deeper)"),
+        "%s", r.err);
     char after[512];
     state_of("appstate", NULL, after, sizeof after);
     cr_assert(strstr(after, "\"seq\":1,\"data\":{\"items\":[]}"), "%s", after);
@@ -206,8 +208,10 @@ Test(serve, states_from_files)
     start((const char *const[]){"--quiet", "--state", spec, NULL});
     char s[512];
     state_of("todo", NULL, s, sizeof s);
-    cr_assert(strstr(s, "\"key\":\"todo\",\"seq\":1,\"data\":{\"items\":[{\"title\":\"a\",\"done\":true}]}"),
-              "%s", s);
+    cr_assert(
+        strstr(s,
+               "\"key\":\"todo\",\"seq\":1,\"data\":{\"items\":[{\"title\":\"a\",\"done\":true}]}"),
+        "%s", s);
 }
 
 Test(serve, the_token_file_decides_who_reads_and_writes)
@@ -348,6 +352,24 @@ Test(serve, connect_prints_the_base_it_sent_and_each_answer)
                      "{\"type\":\"accepted\",\"key\":\"appstate\",\"base\":2,\"seq\":3}\n");
 }
 
+Test(serve, an_upgrade_whose_token_grants_nothing_is_refused_at_the_handshake)
+{
+    const char *tokens = write_file("tokens", "editor rw\nviewer r appstate\n");
+    start((const char *const[]){"--quiet", "--token-file", tokens, NULL});
+    cr_expect_eq(ws_upgrade_status(srv.port, NULL, 5000), 401, "no token");
+    cr_expect_eq(ws_upgrade_status(srv.port, "token=guess", 5000), 403, "a token of no rule");
+    cr_expect_eq(ws_upgrade_status(srv.port, "token=viewer", 5000), 101, "a read-only token");
+    cr_expect_eq(ws_upgrade_status(srv.port, "token=editor", 5000), 101);
+    cr_expect_eq(served_stop(&srv, 20000), 0);
+    unlink(srv.log_path);
+
+    /* a `*` rule grants every peer something: nobody is refused up front */
+    tokens = write_file("tokens-open", "editor rw\n* r appstate\n");
+    start((const char *const[]){"--quiet", "--token-file", tokens, NULL});
+    cr_expect_eq(ws_upgrade_status(srv.port, NULL, 5000), 101);
+    cr_expect_eq(ws_upgrade_status(srv.port, "token=guess", 5000), 101);
+}
+
 Test(serve, usage_and_startup_errors)
 {
     result r;
@@ -476,7 +498,8 @@ static void listening_address(int port, char *out, size_t cap)
         char line[512], addr[64];
         unsigned p, state;
         while (fp && fgets(line, sizeof line, fp))
-            if (sscanf(line, " %*d: %63[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", addr, &p, &state) == 3 &&
+            if (sscanf(line, " %*d: %63[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", addr, &p, &state) ==
+                    3 &&
                 (int)p == port && state == 0x0A)
                 snprintf(out, cap, "%s", addr);
         if (fp)

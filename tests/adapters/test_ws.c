@@ -230,8 +230,9 @@ Test(ws, relay_json_to_msgpack_and_back_without_echo)
     cr_assert_str_eq(b.msgs[1], "{\"type\":\"patches\",\"key\":\"appstate\",\"seq\":2,\"data\":[{"
                                 "\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"milk\"}]}");
 
-    pw_value v = jsonv_parse("{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"replace\","
-                       "\"path\":[\"n\"],\"value\":7}]}");
+    pw_value v =
+        jsonv_parse("{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"replace\","
+                    "\"path\":[\"n\"],\"value\":7}]}");
     pw_buf mp;
     pw_buf_init(&mp);
     cr_assert_eq(pw_codec_msgpack.encode(&v, &mp, NULL), PW_OK);
@@ -647,6 +648,61 @@ Test(ws, static_files_served_and_missing_file_is_404)
     pw_hub_free(h);
     unlink(file);
     rmdir(dir);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(ws, static_files_that_resolve_outside_the_directory_are_refused)
+{
+    char dir[] = "/tmp/pw-ws-static-XXXXXX", out[] = "/tmp/pw-ws-secret-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    cr_assert(mkdtemp(out));
+    char p[8][320];
+    snprintf(p[0], sizeof p[0], "%s/hello.txt", dir);
+    snprintf(p[1], sizeof p[1], "%s/secret.txt", out);
+    snprintf(p[2], sizeof p[2], "%s/leak.txt", dir);  /* -> the file outside */
+    snprintf(p[3], sizeof p[3], "%s/alias.txt", dir); /* -> hello.txt, inside */
+    snprintf(p[4], sizeof p[4], "%s/outdir", dir);    /* -> the directory outside */
+    write_text(p[0], "hello, patchwire\n");
+    write_text(p[1], "the secret\n");
+    cr_assert_eq(symlink(p[1], p[2]), 0);
+    cr_assert_eq(symlink("hello.txt", p[3]), 0);
+    cr_assert_eq(symlink(out, p[4]), 0);
+
+    pw_hub *h = hub_with("appstate", "{\"items\":[]}", NULL);
+    pw_ws_server_options so = server_opts();
+    so.static_dir = dir;
+    pw_ws_server *s = serve(h, &so);
+    char dotdot[80];
+    snprintf(dotdot, sizeof dotdot, "/../%s/secret.txt", out + strlen("/tmp/"));
+    const char *const refused[] = {"/leak.txt", "/outdir/secret.txt", dotdot};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char *r = http_get(s, refused[i]);
+        cr_expect(strstr(r, "the secret") == NULL, "%s served the file outside: %s", refused[i], r);
+        cr_expect(strncmp(r, "HTTP/1.1 200", 12) != 0, "%s: %s", refused[i], r);
+        free(r);
+    }
+    char *r = http_get(s, "/leak.txt");
+    cr_expect(strncmp(r, "HTTP/1.1 403", 12) == 0, "%s", r);
+    free(r);
+    r = http_get(s, "/alias.txt"); /* a link that stays inside is fine */
+    cr_expect(strncmp(r, "HTTP/1.1 200", 12) == 0 && strstr(r, "hello, patchwire"), "%s", r);
+    free(r);
+    r = http_get(s, "/hello.txt");
+    cr_expect(strncmp(r, "HTTP/1.1 200", 12) == 0, "%s", r);
+    free(r);
+    pw_ws_server_free(s);
+    pw_hub_free(h);
+    for (int i = 4; i >= 0; i--)
+        unlink(p[i]);
+    rmdir(dir);
+    rmdir(out);
 }
 
 /* ---- limits and shutdown ---- */

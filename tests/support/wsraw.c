@@ -84,15 +84,38 @@ bool served_is_native(const served *s)
 
 long served_rss_kib(const served *s)
 {
+    return served_status_kib(s, "VmRSS:");
+}
+
+long served_cpu_ms(const served *s)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)s->c.pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+long served_status_kib(const served *s, const char *field)
+{
     char path[64], line[256];
+    size_t flen = strlen(field);
     snprintf(path, sizeof path, "/proc/%d/status", (int)s->c.pid);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
     long kib = -1;
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = strtol(line + 6, NULL, 10);
+        if (strncmp(line, field, flen) == 0)
+            kib = strtol(line + flen, NULL, 10);
     fclose(f);
     return kib;
 }
@@ -152,9 +175,11 @@ int ws_send_raw(int fd, const void *p, size_t n)
     return 0;
 }
 
-int ws_open(int port, const char *query, const char *proto, int timeout_ms)
+/* Connects and sends an upgrade request; reads the response headers into
+ * resp. The socket, or -1. */
+/* A TCP connection to 127.0.0.1:port from src (NULL: any); fd or -1. */
+static int connect_from(const char *src, int port)
 {
-    long long deadline = now_ms() + timeout_ms;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
@@ -162,40 +187,80 @@ int ws_open(int port, const char *query, const char *proto, int timeout_ms)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    if ((src && (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+                 bind(fd, (struct sockaddr *)&from, sizeof from) != 0)) ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+int tcp_open(int port)
+{
+    return connect_from(NULL, port);
+}
+
+static int handshake(const char *src, int port, const char *query, const char *proto,
+                     int timeout_ms, char *resp, size_t cap)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int fd = connect_from(src, port);
+    if (fd < 0)
+        return -1;
     char req[1024];
-    int n = snprintf(req, sizeof req,
-                     "GET /%s%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
-                     query ? "?" : "", query ? query : "", port,
-                     proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
-                     proto ? "\r\n" : "");
+    int n =
+        snprintf(req, sizeof req,
+                 "GET /%s%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+                 query ? "?" : "", query ? query : "", port,
+                 proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "", proto ? "\r\n" : "");
     if (ws_send_raw(fd, req, (size_t)n) != 0) {
         close(fd);
         return -1;
     }
     /* The response headers, a byte at a time: nothing after them is read. */
-    char resp[2048];
     size_t len = 0;
-    while (len < sizeof resp - 1) {
-        if (read_full(fd, resp + len, 1, deadline) != 0) {
-            close(fd);
-            return -1;
-        }
+    while (len < cap - 1) {
+        if (read_full(fd, resp + len, 1, deadline) != 0)
+            break;
         len++;
         if (len >= 4 && memcmp(resp + len - 4, "\r\n\r\n", 4) == 0)
             break;
     }
     resp[len] = '\0';
-    if (strncmp(resp, "HTTP/1.1 101", 12) != 0) {
+    return fd;
+}
+
+int ws_open(int port, const char *query, const char *proto, int timeout_ms)
+{
+    return ws_open_from(NULL, port, query, proto, timeout_ms);
+}
+
+int ws_open_from(const char *src, int port, const char *query, const char *proto, int timeout_ms)
+{
+    char resp[2048];
+    int fd = handshake(src, port, query, proto, timeout_ms, resp, sizeof resp);
+    size_t len = strlen(resp);
+    if (fd >= 0 && (strncmp(resp, "HTTP/1.1 101", 12) != 0 || len < 4 ||
+                    memcmp(resp + len - 4, "\r\n\r\n", 4) != 0)) {
         close(fd);
         return -1;
     }
     return fd;
+}
+
+int ws_upgrade_status(int port, const char *query, int timeout_ms)
+{
+    char resp[2048];
+    int fd = handshake(NULL, port, query, NULL, timeout_ms, resp, sizeof resp);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    int status;
+    return sscanf(resp, "HTTP/1.%*d %d", &status) == 1 ? status : -1;
 }
 
 int ws_send_frame(int fd, bool fin, int opcode, const void *p, size_t n)

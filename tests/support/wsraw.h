@@ -13,7 +13,16 @@
 
 #include "child.h"
 
-enum { WS_TIMEOUT = -2, WS_EOF = -1, WS_CONT = 0, WS_TEXT = 1, WS_BINARY = 2, WS_CLOSE = 8, WS_PING = 9, WS_PONG = 10 };
+enum {
+    WS_TIMEOUT = -2,
+    WS_EOF = -1,
+    WS_CONT = 0,
+    WS_TEXT = 1,
+    WS_BINARY = 2,
+    WS_CLOSE = 8,
+    WS_PING = 9,
+    WS_PONG = 10
+};
 
 /* A `patchwire serve` child (child.h), the port it printed, its stderr log. */
 typedef struct served {
@@ -31,6 +40,10 @@ int served_start(served *s, const char *const *extra, int timeout_ms);
 int served_stop(served *s, int timeout_ms);
 /* The server's resident memory in KiB, from /proc; -1 if unknown. */
 long served_rss_kib(const served *s);
+/* A field of /proc/PID/status in KiB ("VmData:", ...); -1 if unknown. */
+long served_status_kib(const served *s, const char *field);
+/* CPU time (user + system) the server has used, in ms; -1 if unknown. */
+long served_cpu_ms(const served *s);
 /* Whether the process runs the program itself, not under a tool such as
  * valgrind (judged by /proc/PID/exe). */
 bool served_is_native(const served *s);
@@ -40,8 +53,16 @@ bool served_alive(const served *s);
 /* Opens a WebSocket to 127.0.0.1:port, path "/" plus query (may be NULL),
  * asking for subprotocol proto (NULL: none). The socket fd, or -1. */
 int ws_open(int port, const char *query, const char *proto, int timeout_ms);
+/* The same from the local address src (a loopback address such as
+ * "127.0.0.2"; NULL: any). */
+int ws_open_from(const char *src, int port, const char *query, const char *proto, int timeout_ms);
+/* A plain TCP connection to 127.0.0.1:port that sends nothing; the fd or -1. */
+int tcp_open(int port);
 /* Sends one frame (masked, as a client must): fin, opcode, payload. */
 int ws_send_frame(int fd, bool fin, int opcode, const void *p, size_t n);
+/* The HTTP status the server answers an upgrade request with (101 when it
+ * accepts), or -1. */
+int ws_upgrade_status(int port, const char *query, int timeout_ms);
 /* Sends raw bytes as they are. */
 int ws_send_raw(int fd, const void *p, size_t n);
 /* Reads one whole message (continuations joined, pings answered): its

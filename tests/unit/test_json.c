@@ -10,7 +10,8 @@
 
 static pw_limits defaults(void)
 {
-    pw_limits lim = {PW_DEFAULT_MAX_INPUT_BYTES, PW_DEFAULT_MAX_DEPTH, PW_DEFAULT_MAX_STRING_BYTES};
+    pw_limits lim;
+    pw_limits_init(&lim);
     return lim;
 }
 
@@ -831,4 +832,72 @@ Test(json_decode, mutated_inputs_fail_cleanly_or_round_trip)
     }
     cr_assert_gt(accepted, 100);
     pw_buf_free(&out);
+}
+
+/* `[0,0,...,0]` of n bytes (n odd). */
+static char *zeros_array(size_t n)
+{
+    char *s = malloc(n);
+    s[0] = '[';
+    for (size_t i = 1; i < n - 2; i += 2)
+        memcpy(s + i, "0,", 2);
+    memcpy(s + n - 2, "0]", 2);
+    return s;
+}
+
+Test(json_decode, thirty_two_mb_of_zeros_is_refused_by_the_value_limit)
+{
+    size_t n = ((size_t)32 << 20) + 1;
+    char *s = zeros_array(n);
+    pw_limits lim = defaults();
+    lim.max_values = (size_t)1 << 20;
+    pw_value v = pw_int(7);
+    pw_error e;
+    cr_assert_eq(decode_n(s, n, &lim, &v, &e), PW_ELIMIT);
+    cr_assert_eq(pw_value_kind(&v), PW_NULL);
+    cr_assert(strstr(e.msg, "limit of 1048576 values"), "%s", e.msg);
+    /* refused when the limit is reached, not after building all 16 Mi values */
+    cr_assert_leq(e.offset, (size_t)4 << 20, "refused at byte %zu", e.offset);
+    /* the default limit (16 Mi values) refuses the whole 16 Mi + 1 too */
+    cr_assert_eq(decode_n(s, n, NULL, &v, &e), PW_ELIMIT);
+    cr_assert(strstr(e.msg, "values"), "%s", e.msg);
+    free(s);
+}
+
+Test(json_decode, dense_numbers_within_the_limits_decode)
+{
+    size_t n = ((size_t)1 << 20) + 1;
+    char *s = zeros_array(n);
+    pw_limits lim = defaults();
+    lim.max_values = n / 2 + 1; /* the array and its n / 2 members */
+    pw_value v;
+    pw_error e;
+    cr_assert_eq(decode_n(s, n, &lim, &v, &e), PW_OK, "%s", e.msg);
+    cr_assert_eq(pw_value_len(&v), n / 2);
+    pw_value_release(&v);
+    lim.max_values--;
+    cr_assert_eq(decode_n(s, n, &lim, &v, &e), PW_ELIMIT);
+    free(s);
+}
+
+Test(json_decode, decoded_memory_is_bounded_by_a_ratio_of_the_input)
+{
+    /* `[[],[],...]`: 3 input bytes for each array node */
+    size_t k = (size_t)1 << 20, n = 3 * k + 1;
+    char *s = malloc(n);
+    s[0] = '[';
+    for (size_t i = 0; i < k; i++)
+        memcpy(s + 1 + 3 * i, "[],", 3);
+    s[n - 1] = ']';
+    pw_value v = pw_int(7);
+    pw_error e;
+    cr_assert_eq(decode_n(s, n, NULL, &v, &e), PW_OK, "%s", e.msg); /* about 21 bytes per byte */
+    pw_value_release(&v);
+    pw_limits lim = defaults();
+    lim.max_decoded_ratio = 8;
+    cr_assert_eq(decode_n(s, n, &lim, &v, &e), PW_ELIMIT);
+    cr_assert_eq(pw_value_kind(&v), PW_NULL);
+    cr_assert(strstr(e.msg, "bytes of memory"), "%s", e.msg);
+    cr_assert_lt(e.offset, n);
+    free(s);
 }

@@ -685,7 +685,11 @@ Test(msgpack, nesting_100000_deep_decodes_and_encodes_when_the_limit_allows)
     size_t n;
     uint8_t *p = nested_arrays(100000, &n);
     pw_limits lim = limits(PW_DEFAULT_MAX_INPUT_BYTES, 100000, PW_DEFAULT_MAX_STRING_BYTES);
+    /* a one-byte array node per input byte: 56 bytes per byte, over the
+     * default ratio of 48 once past the 64 KiB every message may take */
     pw_value v;
+    cr_assert_eq(pw_codec_msgpack.decode(p, n, &lim, &v, NULL), PW_ELIMIT);
+    lim.max_decoded_ratio = 64;
     cr_assert_eq(pw_codec_msgpack.decode(p, n, &lim, &v, NULL), PW_OK);
     pw_buf b;
     enc(&v, &b);
@@ -825,4 +829,54 @@ Test(msgpack, encode_then_decode_is_the_identity_on_nested_documents)
 Test(msgpack_decode, never_used_byte_as_a_map_key_is_a_syntax_error)
 {
     dec_fail(B(0x81, 0xc1, 0x01), NULL, PW_ESYNTAX, 1, "0xc1");
+}
+
+/* An array32 of count members, each the byte `member`. */
+static uint8_t *array32_of(uint32_t count, uint8_t member, size_t *n)
+{
+    *n = 5 + (size_t)count;
+    uint8_t *p = malloc(*n);
+    p[0] = 0xdd;
+    p[1] = (uint8_t)(count >> 24);
+    p[2] = (uint8_t)(count >> 16);
+    p[3] = (uint8_t)(count >> 8);
+    p[4] = (uint8_t)count;
+    memset(p + 5, member, count);
+    return p;
+}
+
+Test(msgpack, value_limit_refuses_a_large_array_at_its_header)
+{
+    size_t n;
+    uint8_t *p = array32_of(32u << 20, 0x00, &n); /* 32 Mi zeros */
+    pw_limits lim;
+    pw_limits_init(&lim);
+    lim.max_values = (size_t)1 << 20;
+    dec_fail(p, n, &lim, PW_ELIMIT, 0, "limit of 1048576 values");
+    dec_fail(p, n, NULL, PW_ELIMIT, 0, "values"); /* over the default 16 Mi too */
+    free(p);
+    p = array32_of(1u << 20, 0x00, &n);
+    lim.max_values = ((size_t)1 << 20) + 1;
+    pw_value v;
+    cr_assert_eq(pw_codec_msgpack.decode(p, n, &lim, &v, NULL), PW_OK);
+    cr_assert_eq(pw_value_len(&v), 1u << 20);
+    pw_value_release(&v);
+    free(p);
+}
+
+Test(msgpack, decoded_memory_is_bounded_by_a_ratio_of_the_input)
+{
+    size_t n;
+    uint8_t *p = array32_of(1u << 20, 0x90, &n); /* a million empty arrays, one byte each */
+    pw_value v = pw_int(7);
+    pw_error e;
+    cr_assert_eq(pw_codec_msgpack.decode(p, n, NULL, &v, &e), PW_ELIMIT);
+    cr_assert_eq(pw_value_kind(&v), PW_NULL);
+    cr_assert(strstr(e.msg, "bytes of memory"), "%s", e.msg);
+    cr_assert_lt(e.offset, n, "refused before the end, at byte %zu", e.offset);
+    free(p);
+    p = array32_of(1u << 20, 0x01, &n); /* dense small numbers: 16 bytes per byte */
+    cr_assert_eq(pw_codec_msgpack.decode(p, n, NULL, &v, &e), PW_OK, "%s", e.msg);
+    pw_value_release(&v);
+    free(p);
 }

@@ -1,9 +1,12 @@
 /* Document model: kinds, strings, containers, equality, copy-on-write. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "patchwire/codec.h"
 #include "patchwire/value.h"
 
 static pw_value str(const char *s)
@@ -208,8 +211,7 @@ static void *churn(void *arg)
             return NULL;
         for (int i = 0; i < 100; i++) {
             pw_value s;
-            if (pw_string_cstr(&s, "a string too long to be kept inline") ||
-                pw_array_push(&a, s))
+            if (pw_string_cstr(&s, "a string too long to be kept inline") || pw_array_push(&a, s))
                 break;
         }
         pw_value_release(&a);
@@ -224,4 +226,71 @@ Test(value, node_cache_of_an_exiting_thread_is_freed)
     cr_assert_eq(pthread_create(&t, NULL, churn, &churned), 0);
     cr_assert_eq(pthread_join(t, &ret), 0);
     cr_assert_eq(ret, &churned);
+}
+
+/* ---- hashing of object keys (internal hooks of core/src/strtab.c, value.c) ---- */
+
+uint64_t pw__siphash(uint64_t k0, uint64_t k1, const void *s, size_t n, int c, int d);
+size_t pw__object_index_probes(const pw_value *obj);
+
+Test(value, siphash_gives_the_papers_test_vectors)
+{
+    /* key 00 01 .. 0f, messages of 0 and 15 bytes 00 01 .. (SipHash-2-4) */
+    uint64_t k0 = 0x0706050403020100u, k1 = 0x0f0e0d0c0b0a0908u;
+    uint8_t m[15];
+    for (int i = 0; i < 15; i++)
+        m[i] = (uint8_t)i;
+    cr_assert_eq(pw__siphash(k0, k1, m, 0, 2, 4), 0x726fdb47dd0e0e31u);
+    cr_assert_eq(pw__siphash(k0, k1, m, 15, 2, 4), 0xa129ca6149be45e5u);
+}
+
+/* The unkeyed hash the object index used before (FNV-1a), for crafting keys. */
+static uint64_t old_hash(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325u ^ n;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3u;
+    return h ^ (h >> 29);
+}
+
+Test(value, keys_crafted_to_collide_do_not_lengthen_probing)
+{
+    enum { N = 2000, SLOTS = 4096 }; /* the index of an N-member object */
+    char(*keys)[16] = malloc(sizeof(*keys) * N);
+    size_t found = 0;
+    for (unsigned long c = 0; found < N && c < 100000000ul; c++) {
+        int len = snprintf(keys[found], sizeof keys[found], "k%lu", c);
+        if ((old_hash(keys[found], (size_t)len) & (SLOTS - 1)) == 0)
+            found++;
+    }
+    cr_assert_eq(found, N, "crafting stopped at %zu keys", found);
+
+    /* They all share one slot under the old hash: linear probing from it
+     * visits 1 + 2 + ... + N slots to find them all. */
+    size_t old_probes = 0;
+    for (size_t i = 0; i < N; i++)
+        old_probes += i + 1;
+    cr_assert_gt(old_probes, (size_t)N * N / 2);
+
+    size_t cap = (size_t)N * 24 + 8, len = 0;
+    char *json = malloc(cap);
+    json[len++] = '{';
+    for (size_t i = 0; i < N; i++)
+        len += (size_t)snprintf(json + len, cap - len, "%s\"%s\":%zu", i ? "," : "", keys[i], i);
+    json[len++] = '}';
+    pw_value obj;
+    pw_error err;
+    cr_assert_eq(pw_codec_json.decode((const uint8_t *)json, len, NULL, &obj, &err), PW_OK, "%s",
+                 err.msg);
+    cr_assert_eq(pw_value_len(&obj), N);
+    size_t probes = pw__object_index_probes(&obj);
+    cr_assert_gt(probes, 0, "an object of %d members has a hash index", N);
+    cr_assert_lt(probes, (size_t)N * 3, "%zu slots visited to find %d keys", probes, N);
+    for (size_t i = 0; i < N; i += 97) {
+        const pw_value *v = pw_object_get(&obj, keys[i], strlen(keys[i]));
+        cr_assert(v && pw_value_int(v) == (int64_t)i);
+    }
+    pw_value_release(&obj);
+    free(json);
+    free(keys);
 }

@@ -4,7 +4,9 @@
  * sender's own fragmentation); a message is complete when the piece is the
  * final fragment and nothing of its frame remains. The limit is checked
  * against what has arrived plus what the current frame still announces, so
- * an oversized message is refused before it is buffered. */
+ * an oversized message is refused before it is buffered; but the buffer
+ * grows only with the bytes that really arrived, so a peer that announces
+ * a large frame and sends little of it holds little. */
 #include "rxbuf.h"
 
 #include <stdbool.h>
@@ -23,7 +25,7 @@ int pw__ws_rxbuf_feed(struct lws *wsi, pw__ws_rxbuf *b, const void *in, size_t l
         *n = len;
         return 1;
     }
-    size_t need = b->n + len + (complete ? 0 : remaining);
+    size_t need = b->n + len;
     if (need > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
         while (cap < need)

@@ -9,8 +9,10 @@
  * hub's close and a shutdown mark the connection and ask for a writable
  * callback, which sends the close frame; lws then reports CLOSED, where the
  * peer leaves the hub. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "patchwire/ws.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +20,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
 
+#include "conntab.h"
 #include "frameq.h"
 #include "rxbuf.h"
 #include "wsutil.h"
@@ -45,6 +50,7 @@ struct ws_conn {
     uint64_t id;
     uint16_t close_code; /* nonzero: send a close frame at the next writable */
     bool ping_out;       /* a receipt ping awaits its pong */
+    uint8_t ping[16];    /* what it carried: the hub's frame count, then a nonce */
 };
 
 struct pw_ws_server {
@@ -59,6 +65,13 @@ struct pw_ws_server {
     uint64_t next_id;
     bool shutting_down;
     char *static_dir;
+    char *static_root; /* static_dir with every link resolved */
+    bool (*admit)(const char *identity, void *userdata);
+    void *admit_userdata;
+    pw__ws_conntab sockets; /* every accepted socket, by address */
+    size_t max_sockets, max_per_address;
+    uint64_t refused;      /* sockets closed at accept for a limit, since the last log line */
+    time_t refused_logged; /* when that line was written */
     struct lws_protocols protocols[PROTO_COUNT + 1];
     struct lws_http_mount mount;
     struct lws_protocol_vhost_options mime[4];
@@ -271,10 +284,13 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
          * after the frames before it), the receipt the hub waits for. */
         if (!c->ping_out && pw_hub_peer_awaits_receipt(c->peer)) {
             uint64_t mark = pw_hub_peer_frames(c->peer);
-            uint8_t *p = s->scratch + LWS_PRE;
             for (int i = 0; i < 8; i++)
-                p[i] = (uint8_t)(mark >> (56 - 8 * i));
-            if (lws_write(c->wsi, p, 8, LWS_WRITE_PING) < 8)
+                c->ping[i] = (uint8_t)(mark >> (56 - 8 * i));
+            if (lws_get_random(s->ctx, c->ping + 8, 8) != 8)
+                return -1;
+            uint8_t *p = s->scratch + LWS_PRE;
+            memcpy(p, c->ping, sizeof c->ping);
+            if (lws_write(c->wsi, p, sizeof c->ping, LWS_WRITE_PING) < (int)sizeof c->ping)
                 return -1;
             c->ping_out = true;
         }
@@ -308,19 +324,152 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
     return 0;
 }
 
-/* The pong of a receipt ping: its payload is the mark. */
+/* The pong of a receipt ping: it counts only when it echoes the ping still
+ * unanswered, nonce included, so a peer cannot claim in advance to have
+ * read what it has not (a peer may also send unsolicited pongs). */
 static void conn_pong(pw_ws_server *s, ws_conn *c, const uint8_t *p, size_t len)
 {
-    if (!c->ping_out || len != 8)
-        return; /* not ours (a peer may send unsolicited pongs) */
+    if (!c->ping_out || len != sizeof c->ping || memcmp(p, c->ping, len) != 0)
+        return;
     uint64_t mark = 0;
     for (int i = 0; i < 8; i++)
-        mark = mark << 8 | p[i];
+        mark = mark << 8 | c->ping[i];
     c->ping_out = false;
     if (mark <= pw_hub_peer_frames(c->peer))
         pw_hub_peer_received(s->hub, c->peer, mark);
     if (wants_ping(c))
         lws_callback_on_writable(c->wsi);
+}
+
+/* An upgrade is refused before the peer holds a slot when the access hook
+ * says its identity may do nothing at all. */
+static int upgrade_filter(pw_ws_server *s, struct lws *wsi)
+{
+    if (s->shutting_down)
+        return 1;
+    if (!s->admit)
+        return 0;
+    char idbuf[IDENTITY_MAX];
+    const char *identity = conn_identity(wsi, idbuf, sizeof idbuf);
+    if (s->admit(identity, s->admit_userdata))
+        return 0;
+    char addr[64];
+    if (!lws_get_peer_simple(wsi, addr, sizeof addr))
+        strcpy(addr, "?");
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "refused upgrade from %s: %s", addr,
+               *identity ? "the token grants nothing" : "no token");
+    lws_return_http_status(wsi, *identity ? HTTP_STATUS_FORBIDDEN : HTTP_STATUS_UNAUTHORIZED, NULL);
+    return 1;
+}
+
+/* A static file request is served only when its path, every link
+ * resolved, stays inside static_root; a missing file is left to lws (404). */
+static int http_filter(pw_ws_server *s, struct lws *wsi, const char *uri)
+{
+    if (!s->static_root || !uri)
+        return 0;
+    size_t ulen = strlen(uri);
+    char path[PATH_MAX], real[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/%s%s", s->static_dir, uri,
+                     ulen && uri[ulen - 1] == '/' ? "index.html" : "");
+    if (n < 0 || (size_t)n >= sizeof path || !realpath(path, real))
+        return 0;
+    size_t rlen = strlen(s->static_root);
+    if (strncmp(real, s->static_root, rlen) == 0 && (real[rlen] == '/' || real[rlen] == '\0'))
+        return 0;
+    char addr[64];
+    if (!lws_get_peer_simple(wsi, addr, sizeof addr))
+        strcpy(addr, "?");
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO,
+               "refused %s to %s: it resolves outside the static directory", uri, addr);
+    lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
+    return 1;
+}
+
+/* ---- connection limits ---- */
+
+/* The address an accepted socket is counted under, kept with its wsi until
+ * lws destroys it. */
+typedef struct counted {
+    struct sockaddr_storage addr;
+} counted;
+
+/* A socket just accepted, before anything is read from it: closed at once
+ * when it would pass a limit (one log line per second says how many). */
+static int accept_filter(pw_ws_server *s, const struct lws_filter_network_conn_args *a)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&a->cli_addr;
+    bool all = s->sockets.total >= s->max_sockets;
+    if (!all && pw__ws_conntab_count(&s->sockets, sa) < s->max_per_address)
+        return 0;
+    s->refused++;
+    time_t now = time(NULL);
+    if (now != s->refused_logged) {
+        char addr[64] = "?";
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+        pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO,
+                   "refused %llu connection(s), the last from %s: %s (limit %zu)",
+                   (unsigned long long)s->refused, addr,
+                   all ? "too many connections" : "too many from one address",
+                   all ? s->max_sockets : s->max_per_address);
+        s->refused = 0;
+        s->refused_logged = now;
+    }
+    return 1;
+}
+
+static void socket_counted(pw_ws_server *s, struct lws *wsi)
+{
+    counted *k = calloc(1, sizeof *k);
+    socklen_t len = sizeof k->addr;
+    if (!k || getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&k->addr, &len) != 0 ||
+        !pw__ws_conntab_add(&s->sockets, (struct sockaddr *)&k->addr)) {
+        free(k); /* not counted: it still holds a descriptor, the reserve has room */
+        return;
+    }
+    lws_set_opaque_user_data(wsi, k);
+}
+
+static void socket_gone(pw_ws_server *s, struct lws *wsi)
+{
+    counted *k = lws_get_opaque_user_data(wsi);
+    if (!k)
+        return;
+    lws_set_opaque_user_data(wsi, NULL);
+    pw__ws_conntab_remove(&s->sockets, (struct sockaddr *)&k->addr);
+    free(k);
+}
+
+/* RFC 6455 7.4: codes a peer may send; 1012-1014 are registered since. */
+static bool close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+/* A close frame from the peer: echoed when well-formed (lws does that),
+ * answered with 1002 for a code no peer may send, 1007 for a reason that is
+ * not UTF-8. */
+static int conn_peer_close(pw_ws_server *s, ws_conn *c, const uint8_t *p, size_t len)
+{
+    uint16_t code = 0;
+    if (len == 1 || (len >= 2 && !close_code_valid((unsigned)(p[0] << 8 | p[1]))))
+        code = LWS_CLOSE_STATUS_PROTOCOL_ERR;
+    else if (len > 2 && !pw_utf8_valid(p + 2, len - 2))
+        code = LWS_CLOSE_STATUS_INVALID_PAYLOAD;
+    if (!code)
+        return 0;
+    const char *text =
+        code == LWS_CLOSE_STATUS_PROTOCOL_ERR ? "invalid close code" : "close reason is not UTF-8";
+    char name[96];
+    peer_name(c->wsi, c->id, name, sizeof name);
+    pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "closing %s: %s", name, text);
+    lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)(uintptr_t)text,
+                     strlen(text));
+    return -1;
 }
 
 static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -329,8 +478,18 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     pw_ws_server *s = lws_context_user(lws_get_context(wsi));
     ws_conn *c = user;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return accept_filter(s, user);
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        socket_counted(s, wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        socket_gone(s, wsi);
+        return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return s->shutting_down ? 1 : 0;
+        return upgrade_filter(s, wsi);
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        return http_filter(s, wsi, in);
     case LWS_CALLBACK_ESTABLISHED:
         return conn_open(s, c, wsi);
     case LWS_CALLBACK_RECEIVE:
@@ -339,6 +498,8 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (c && c->s)
             conn_pong(s, c, in, len);
         return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        return c && c->s ? conn_peer_close(s, c, in, len) : 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c && c->s ? conn_writable(s, c) : 0;
     case LWS_CALLBACK_CLOSED:
@@ -461,6 +622,15 @@ static const char *cannot_bind(const char *host, int port)
     }
 }
 
+static size_t default_max_sockets(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 1u << 20;
+    return rl.rlim_cur > 2 * PW_WS_FD_RESERVE ? (size_t)rl.rlim_cur - PW_WS_FD_RESERVE
+                                              : (size_t)rl.rlim_cur / 2;
+}
+
 pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw_error *err)
 {
     pw_ws_server_options o;
@@ -481,7 +651,12 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
         return NULL;
     }
     pw_ws_server *s = calloc(1, sizeof *s);
-    if (!s || (o.static_dir && !(s->static_dir = strdup(o.static_dir)))) {
+    if (!s || (o.static_dir && (!(s->static_dir = strdup(o.static_dir)) ||
+                                !(s->static_root = realpath(o.static_dir, NULL))))) {
+        if (s) {
+            free(s->static_dir);
+            free(s->static_root);
+        }
         free(s);
         pw_error_set(err, PW_ENOMEM, "out of memory for the WebSocket server");
         return NULL;
@@ -489,6 +664,11 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
     s->hub = hub;
     s->max_message =
         o.max_message_bytes ? o.max_message_bytes : pw_hub_limits(hub)->max_input_bytes;
+    s->admit = o.admit;
+    s->admit_userdata = o.admit_userdata;
+    s->max_sockets = o.max_connections ? o.max_connections : default_max_sockets();
+    s->max_per_address = o.max_connections_per_address ? o.max_connections_per_address
+                                                       : PW_WS_DEFAULT_MAX_PER_ADDRESS;
     s->log = o.log;
     s->log_userdata = o.log_userdata;
     set_protocols(s);
@@ -520,9 +700,13 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
         pw_error_set(err, PW_EIO, "cannot listen on %s:%d%s (address in use or unusable)", o.host,
                      o.port, o.tls_cert ? " with TLS" : "");
         free(s->static_dir);
+        free(s->static_root);
         free(s);
         return NULL;
     }
+    uint64_t mult = 0;
+    lws_get_random(s->ctx, &mult, sizeof mult);
+    pw__ws_conntab_init(&s->sockets, mult);
     s->port = lws_get_vhost_listen_port(lws_get_vhost_by_name(s->ctx, "default"));
     if (s->port <= 0) { /* lws made the context but no listening socket */
         pw_error_set(err, PW_EIO, "cannot listen on %s:%d", o.host, o.port);
@@ -572,6 +756,8 @@ void pw_ws_server_free(pw_ws_server *s)
     while (s->conns)
         conn_closed(s, s->conns);
     lws_context_destroy(s->ctx);
+    pw__ws_conntab_free(&s->sockets);
     free(s->static_dir);
+    free(s->static_root);
     free(s);
 }

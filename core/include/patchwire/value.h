@@ -68,6 +68,9 @@ pw_value pw_double(double d);
 pw_err pw_string_new(pw_value *out, const char *s, size_t len);
 /* Same, from a NUL-terminated C string. */
 pw_err pw_string_cstr(pw_value *out, const char *s);
+/* True if the n bytes at s are well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF), as the decoders require. */
+bool pw_utf8_valid(const void *s, size_t n);
 
 /* ---- containers ---- */
 /* New empty array / object with room for `cap` members (0 is fine). */

@@ -9,7 +9,9 @@
  * codec of the first message it sends (JSON until then, as Visly clients
  * expect). The peer's identity for the hub's access hook is the `token`
  * query parameter of the URL, or the credentials of an `Authorization:
- * Bearer T` header; "" when neither is given.
+ * Bearer T` header; "" when neither is given. Static files are served
+ * only when the path resolves inside static_dir, symbolic links included
+ * (as nginx's disable_symlinks does for links that leave the root).
  *
  * Client: connects to a ws:// or wss:// URL and reconnects with capped
  * exponential backoff and jitter; pw_ws_client_bind_replica makes a replica
@@ -60,11 +62,26 @@ typedef struct pw_ws_server_options {
     /* A message over it closes the connection with 1009 (message too big);
      * default: the hub's limits.max_input_bytes. */
     size_t max_message_bytes;
+    /* Asked at the upgrade whether identity (see above) may do anything at
+     * all; false refuses the upgrade with HTTP 401 (no identity given) or
+     * 403, before the peer holds a slot or sends a byte. NULL: all may. */
+    bool (*admit)(const char *identity, void *userdata);
+    void *admit_userdata;
+    /* Sockets held at once (WebSocket, HTTP and half-open alike), in all
+     * and from one address (an IPv4 address or an IPv6 /64); a socket over
+     * either is closed as soon as it is accepted. Defaults: the process's
+     * descriptor limit less PW_WS_FD_RESERVE (so accept never fails for
+     * lack of descriptors, which would make it spin), and 256. */
+    size_t max_connections;
+    size_t max_connections_per_address;
     pw_ws_log_cb log; /* NULL: no log */
     void *log_userdata;
 } pw_ws_server_options;
 
 void pw_ws_server_options_init(pw_ws_server_options *opts);
+
+#define PW_WS_FD_RESERVE 64 /* descriptors kept free for files, logs and the listener */
+#define PW_WS_DEFAULT_MAX_PER_ADDRESS 256
 
 /* Listens and serves the hub's peers (the hub must outlive the server).
  * NULL on failure, with the reason in err (address in use, unreadable TLS
