@@ -19,6 +19,7 @@ void cli_init(cli *c, const char *name, const char *usage)
 {
     c->name = name;
     c->usage = usage;
+    c->usage_more = NULL;
     pw_limits_init(&c->lim);
 }
 
@@ -102,6 +103,8 @@ int cli_common_option(cli *c, int argc, char **argv, int *i, int *status)
     const char *a = argv[*i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
         fputs(c->usage, stdout);
+        if (c->usage_more)
+            fputs(c->usage_more, stdout);
         *status = CLI_OK;
         return -1;
     }

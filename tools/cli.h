@@ -17,7 +17,8 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 typedef struct cli {
     const char *name;  /* the subcommand, for messages: "apply" */
-    const char *usage; /* its full --help text */
+    const char *usage;      /* its full --help text */
+    const char *usage_more; /* printed after it, or NULL */
     pw_limits lim;
 } cli;
 

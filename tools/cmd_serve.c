@@ -65,6 +65,14 @@ static const char usage[] =
     "                          limit at start, less 64); more are closed on accept\n"
     "  --max-connections-per-address N\n"
     "                          the same from one IPv4 address or IPv6 /64 (default 256)\n"
+    "  --quiet                 log errors only\n"
+    "  --verbose               log more (libwebsockets' own notices too)\n"
+    "  -h, --help              show this help\n";
+
+/* The second half of --help (one string literal may hold 4,095 bytes). */
+static const char usage_transports[] =
+    "\n"
+    "other transports, beside or instead of the WebSocket port:\n"
     "  --mqtt URL              also publish the states through an MQTT broker\n"
     "                          (mqtt://HOST:PORT or mqtts://HOST:PORT): topics\n"
     "                          PREFIX KEY/state (retained), /patches, /edit, /error;\n"
@@ -85,9 +93,6 @@ static const char usage[] =
     "                          ipc://PATH binds PATH.pub, PATH.pull, PATH.rep;\n"
     "                          with --nanomsg and no --ws, no WebSocket port is opened\n"
     "  --nanomsg-codec C       json or msgpack: what PUB carries (default json)\n"
-    "  --quiet                 log errors only\n"
-    "  --verbose               log more (libwebsockets' own notices too)\n"
-    "  -h, --help              show this help\n"
     "\n"
     "Prints 'patchwire serve: URL' on stdout once listening; logs one line per\n"
     "connect, disconnect and rejected message on stderr.\n";
@@ -444,6 +449,7 @@ int cmd_serve(int argc, char **argv)
 {
     cli c;
     cli_init(&c, "serve", usage);
+    c.usage_more = usage_transports;
     serve_opts o = {.verbosity = 1};
     int status = parse_args(&c, argc, argv, &o);
     if (status == PARSED_HELP)

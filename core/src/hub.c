@@ -16,6 +16,7 @@
 #include "patchwire/msg.h"
 
 #include "changelog.h"
+#include "strtab.h"
 
 /* Distinct codecs one change can be encoded for. */
 #define FRAME_SET_MAX 8
@@ -664,10 +665,8 @@ static uint64_t origin_of(pw_hub *hub, const pw_peer *peer, const pw_value *id)
             colon = s + i;
     if (!colon)
         return ++hub->next_peer_id;
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the origin, kept apart from peer ids */
-    for (const char *c = s; c < colon; c++)
-        h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
-    return h | (1ull << 63);
+    /* keyed: a device cannot pick an id whose origin passes for another's */
+    return pw__str_hash(s, (size_t)(colon - s)) | (1ull << 63); /* apart from peer ids */
 }
 
 /* A peer's patches; has_base: it said the version they were built on. */
