@@ -235,13 +235,26 @@ Test(serve, the_token_file_decides_who_reads_and_writes)
     state_of("appstate", "viewer", s, sizeof s);
     cr_assert(strstr(s, "\"data\":{\"items\":[],\"x\":2}"), "%s", s);
 
-    /* no token: never gets the state, and is told so without a --timeout */
+    /* no token, or one that grants nothing: refused at the upgrade, and told so
+     * without a --timeout */
     const char *anonymous[] = {"connect", url(), NULL};
     run(&r, NULL, 30, anonymous);
     cr_assert_eq(r.status, 1);
     cr_assert_str_eq(r.out, "");
-    cr_assert_str_eq(r.err, "patchwire connect: connected, but the hub sent no state in 5 s: this "
-                            "peer may read nothing (a missing or wrong --token?)\n");
+    char want[256];
+    snprintf(want, sizeof want,
+             "patchwire connect: cannot connect to %s: the hub refused the WebSocket upgrade "
+             "(HTTP 401): a missing or wrong token?\n",
+             url());
+    cr_assert_str_eq(r.err, want);
+    const char *stranger[] = {"connect", "--token", "nobody", url(), NULL};
+    run(&r, NULL, 30, stranger);
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "patchwire connect: cannot connect to %s: the hub refused the WebSocket upgrade "
+             "(HTTP 403): a missing or wrong token?\n",
+             url());
+    cr_assert_str_eq(r.err, want);
 }
 
 Test(serve, connect_prints_a_refused_edit_and_why)

@@ -154,6 +154,8 @@ static bool gave_up(pw_ws_client *c, const char *why)
     else if (c->tls && strstr(why, "SSL"))
         snprintf(c->failure, sizeof c->failure,
                  "TLS handshake failed (is it a ws:// server, without TLS?)");
+    else if (strstr(why, "refused the WebSocket upgrade"))
+        snprintf(c->failure, sizeof c->failure, "%s", why);
     else if (!c->tls && strcmp(why, "read failed") == 0)
         snprintf(c->failure, sizeof c->failure,
                  "the server closed the connection during the WebSocket handshake (is it a wss:// "
@@ -292,8 +294,18 @@ static int client_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         }
         return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        if (c->attempting && !c->wsi)
-            on_lost(c, false, in && len ? (const char *)in : "connection failed");
+        if (c->attempting && !c->wsi) {
+            const char *why = in && len ? (const char *)in : "connection failed";
+            char refused[96];
+            unsigned status = wsi && strstr(why, "upgrade") ? lws_http_client_http_response(wsi) : 0;
+            if (status == 401 || status == 403 || strstr(why, "unauthorized")) {
+                snprintf(refused, sizeof refused,
+                         "the hub refused the WebSocket upgrade (HTTP %u): a missing or wrong token?",
+                         status ? status : 401);
+                why = refused;
+            }
+            on_lost(c, false, why);
+        }
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (c->wsi == wsi)
