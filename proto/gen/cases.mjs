@@ -90,6 +90,45 @@ export const groups = {
         json: String.raw`{"type":"patches","key":"caf\u00e9","data":[{"op":"add","path":["\ud83d\ude00",0],"value":"\u00e9"}]}`,
         expect: '{"type":"patches","key":"café","data":[{"op":"add","path":["😀",0],"value":"é"}]}',
       },
+      // the hub's messages and the fields of SPEC 1.2 and 1.3
+      { name: 'hub_ack', kind: 'message', json: '{"type":"ack","key":"k","seq":7}', expect: '{"type":"ack","key":"k","seq":7}' },
+      {
+        name: 'hub_ack_echoes_id',
+        kind: 'message',
+        json: '{"id":"dev-1:3","seq":7,"key":"k","type":"ack"}',
+        expect: '{"type":"ack","key":"k","seq":7,"id":"dev-1:3"}',
+      },
+      {
+        name: 'hub_error',
+        kind: 'message',
+        json: '{"type":"error","key":"k","seq":3,"data":{"message":"patch 0 (remove /x): no member x"}}',
+        expect: '{"type":"error","key":"k","seq":3,"data":{"message":"patch 0 (remove /x): no member x"}}',
+      },
+      {
+        name: 'hub_error_without_key_with_int_id',
+        kind: 'message',
+        json: '{"type":"error","id":42,"data":{"message":"syntax error at byte 3"}}',
+        expect: '{"type":"error","id":42,"data":{"message":"syntax error at byte 3"}}',
+      },
+      { name: 'resync', kind: 'message', json: '{"type":"resync","key":"k"}', expect: '{"type":"resync","key":"k"}' },
+      {
+        name: 'patches_with_base_and_id',
+        kind: 'message',
+        json: '{"data":[{"op":"replace","path":["n"],"value":1}],"id":"dev-1:4","base":6,"key":"k","type":"patches"}',
+        expect: '{"type":"patches","key":"k","base":6,"id":"dev-1:4","data":[{"op":"replace","path":["n"],"value":1}]}',
+      },
+      {
+        name: 'relayed_patches_with_seq_and_id',
+        kind: 'message',
+        json: '{"type":"patches","key":"k","seq":8,"id":"dev-1:4","data":[]}',
+        expect: '{"type":"patches","key":"k","seq":8,"id":"dev-1:4","data":[]}',
+      },
+      {
+        name: 'fullsync_with_id',
+        kind: 'message',
+        json: '{"type":"fullsync","key":"k","id":5,"data":null}',
+        expect: '{"type":"fullsync","key":"k","id":5,"data":null}',
+      },
     ],
   },
 
@@ -234,6 +273,12 @@ export const groups = {
       { name: 'msg_negative_seq', kind: 'message', json: '{"type":"patches","key":"k","seq":-1,"data":[]}', error: 'msg', msgpack_error: 'msg' },
       { name: 'msg_fractional_seq', kind: 'message', json: '{"type":"patches","key":"k","seq":1.5,"data":[]}', error: 'msg', msgpack_error: 'msg' },
       { name: 'msg_string_seq', kind: 'message', json: '{"type":"patches","key":"k","seq":"1","data":[]}', error: 'msg', msgpack_error: 'msg' },
+      { name: 'msg_ack_without_seq', kind: 'message', json: '{"type":"ack","key":"k"}', error: 'msg', msgpack_error: 'msg' },
+      { name: 'msg_resync_without_key', kind: 'message', json: '{"type":"resync"}', error: 'msg', msgpack_error: 'msg' },
+      { name: 'msg_negative_base', kind: 'message', json: '{"type":"patches","key":"k","base":-1,"data":[]}', error: 'msg', msgpack_error: 'msg' },
+      { name: 'msg_string_base', kind: 'message', json: '{"type":"patches","key":"k","base":"1","data":[]}', error: 'msg', msgpack_error: 'msg' },
+      { name: 'msg_id_not_a_string_or_int', kind: 'message', json: '{"type":"patches","key":"k","id":[1],"data":[]}', error: 'msg', msgpack_error: 'msg' },
+      { name: 'msg_id_longer_than_256_bytes', kind: 'message', json: `{"type":"patches","key":"k","id":"${'x'.repeat(257)}","data":[]}`, error: 'msg', msgpack_error: 'msg' },
       { name: 'msg_seq_beyond_int64', kind: 'message', json: '{"type":"patches","key":"k","seq":9223372036854775808,"data":[]}', error: 'msg', msgpack_error: 'msg' },
       { name: 'msg_json_syntax_inside', kind: 'message', json: '{"type":"fullsync","key":"k","data":[1,]}', error: 'syntax', no_msgpack: true },
       // bad patches (both codecs)

@@ -89,7 +89,7 @@ bool broker_start(broker *b, int timeout_ms, char *why, size_t why_len)
      * test's files stay readable */
     fprintf(f,
             "user root\nlistener %d 127.0.0.1\nallow_anonymous true\n"
-            "max_queued_messages 100000\n%s\n",
+            "max_queued_messages 100000\nset_tcp_nodelay true\n%s\n",
             b->port, b->extra);
     fclose(f);
     char log[192];

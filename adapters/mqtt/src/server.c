@@ -185,11 +185,13 @@ static void reader_frame(pw_mqtt_server *s, pw_frame *f)
 static void ingress_frame(pw_mqtt_server *s, pw_frame *f)
 {
     char topic[1024];
-    skey *k = f->key ? key_of(s, f->key, f->key_len) : NULL;
-    if (f->kind == PW_FRAME_ERROR && k && topic_of(s, k, "error", topic, sizeof topic) &&
+    /* an error may name any key a device made up: no record is kept for it */
+    if (f->kind == PW_FRAME_ERROR && f->key &&
+        mq_topic(topic, sizeof topic, lo(s)->prefix, f->key, f->key_len, "error") &&
         publish(s, topic, f, false, INGRESS, f->len))
         return;
-    if (f->kind == PW_FRAME_FULLSYNC && k)
+    skey *k = f->kind == PW_FRAME_FULLSYNC && f->key ? key_of(s, f->key, f->key_len) : NULL;
+    if (k)
         k->resync = true; /* republished after the message is handled */
     s->ingress_unsent += f->len;
 }
