@@ -198,8 +198,7 @@ class Device {
 class Replica {
   constructor(name) {
     this.name = name;
-    this.state = undefined;
-    this.seq = 0;
+    this.state = undefined; // its printed lines say no version for an acked edit of its own
     this.sent = 0;
     this.lines = 0;
     this.problems = [];
@@ -241,7 +240,6 @@ class Replica {
       m = JSON.parse(text);
       if (m.type === 'fullsync') this.state = m.data;
       else this.state = applyPatches(this.state, m.data);
-      if (m.seq !== undefined) this.seq = m.seq;
     } catch (e) {
       this.problems.push(`printed line ${this.lines} (${text.slice(0, 80)}): ${e.message}`);
     }
@@ -349,8 +347,6 @@ async function main() {
       compareAll(peers, late[1], 'after the concurrent phase');
       for (const d of devices)
         if (d.seq !== late[0].seq) fail(`${d.name} holds seq ${d.seq}, the retained state ${late[0].seq}`);
-      for (const r of replicas)
-        if (r.seq !== late[0].seq) fail(`${r.name} holds seq ${r.seq}, the retained state ${late[0].seq}`);
       const sum = (list, f) => list.reduce((s, x) => s + f(x), 0);
       console.log(`mqtt_clients: devices: ${sum(devices, (d) => d.n)} edits, ${sum(devices, (d) => d.accepted)} ` +
         `accepted, ${sum(devices, (d) => d.refused)} refused, ${sum(devices, (d) => d.resyncs)} resyncs; ` +
