@@ -388,7 +388,7 @@ static ws_kind mp_head(const uint8_t *p, size_t n, ws_patch *patch)
     return WS_BAD;
 }
 
-static msgpack_zone *zone; /* bench_ws runs on one thread */
+static _Thread_local msgpack_zone *zone; /* one per thread: bench_mqtt reads on several */
 
 void ws_msg_reader_free(void)
 {

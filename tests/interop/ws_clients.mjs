@@ -17,8 +17,12 @@
 //
 // URL may be ws://, wss:// or the http:// line patchwire serve prints.
 // Exit status 0 when every check passed, 1 otherwise (with a diff).
+//
+// Imported as a module (mqtt_clients.mjs does), it runs nothing: it exports
+// the client, the random edits and the checks.
 import { isDeepStrictEqual } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 
 let WebSocket, immer, msgpack;
 try {
@@ -33,35 +37,43 @@ try {
 const { enablePatches, produceWithPatches, applyPatches } = immer;
 enablePatches();
 
-const KEY = 'appstate';
+export const KEY = 'appstate';
 const CONNECT_MS = 5000;      // to open a socket and get the first FullSync
 const STEP_MS = 5000;         // sequential phase: for everyone to see one edit
-const QUIET_MS = 400;         // no frame for this long: the hub is done
-const QUIET_MAX_MS = 20000;   // give up waiting for quiet after this
+export const QUIET_MS = 400;  // no frame for this long: the hub is done
+export const QUIET_MAX_MS = 20000; // give up waiting for quiet after this
 const MAX_ITEMS = 12;
 
 // ---- arguments ----
 
-const args = process.argv.slice(2);
 const opt = { clients: 4, edits: 40, seed: Date.now() % 100000, msgpack: true, concurrent: true };
 let url = null;
-for (let i = 0; i < args.length; i++) {
-  const a = args[i];
-  const num = () => {
-    const v = Number(args[++i]);
-    if (!Number.isInteger(v) || v < 0) usage(`${a} needs a non-negative integer`);
-    return v;
-  };
-  if (a === '--clients') opt.clients = num();
-  else if (a === '--edits') opt.edits = num();
-  else if (a === '--seed') opt.seed = num();
-  else if (a === '--no-msgpack') opt.msgpack = false;
-  else if (a === '--sequential-only') opt.concurrent = false;
-  else if (!a.startsWith('-') && !url) url = a;
-  else usage(`unknown argument ${a}`);
+
+function parseArgs(args) {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const num = () => {
+      const v = Number(args[++i]);
+      if (!Number.isInteger(v) || v < 0) usage(`${a} needs a non-negative integer`);
+      return v;
+    };
+    if (a === '--clients') opt.clients = num();
+    else if (a === '--edits') opt.edits = num();
+    else if (a === '--seed') opt.seed = num();
+    else if (a === '--no-msgpack') opt.msgpack = false;
+    else if (a === '--sequential-only') opt.concurrent = false;
+    else if (!a.startsWith('-') && !url) url = a;
+    else usage(`unknown argument ${a}`);
+  }
+  if (!url) usage('no URL');
+  url = wsUrl(url);
+  seedRandom(opt.seed);
 }
-if (!url) usage('no URL');
-url = url.trim().replace(/^http(s?):/, 'ws$1:');
+
+// ws:// or wss:// from what patchwire serve prints (http:// or https://).
+export function wsUrl(u) {
+  return u.trim().replace(/^http(s?):/, 'ws$1:');
+}
 
 function usage(why) {
   console.error(`ws_clients: ${why}\nusage: node ws_clients.mjs URL [--clients N] [--edits N] ` +
@@ -71,23 +83,27 @@ function usage(why) {
 
 // A small seeded generator (mulberry32), so that a failing run's edits can be
 // told apart by seed; timing still varies from run to run.
-let rngState = opt.seed >>> 0;
-function random() {
+let rngState = 0;
+export function seedRandom(seed) {
+  rngState = seed >>> 0;
+}
+export function random() {
   rngState = (rngState + 0x6d2b79f5) >>> 0;
   let t = rngState;
   t = Math.imul(t ^ (t >>> 15), t | 1);
   t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
-const pick = (n) => Math.floor(random() * n);
+export const pick = (n) => Math.floor(random() * n);
 const WORDS = ['milk', 'eggs', 'bread', 'tea', 'rice', 'soap', 'jam', 'nuts', 'ÄÖü', '日本', 'a "q"', 'tab\t'];
 
 // ---- a peer ----
 
-class Client {
-  constructor(name, codec) {
+export class Client {
+  constructor(name, codec, hubUrl = url) {
     this.name = name;
     this.codec = codec;          // 'json' | 'msgpack'
+    this.url = hubUrl;
     this.state = undefined;      // undefined until the first FullSync
     this.fullsyncs = 0;
     this.patchesIn = 0;
@@ -102,7 +118,7 @@ class Client {
   open() {
     return new Promise((resolve, reject) => {
       const protocols = this.codec === 'msgpack' ? ['patchwire.msgpack'] : [];
-      const ws = new WebSocket(url, protocols);
+      const ws = new WebSocket(this.url, protocols);
       this.ws = ws;
       const timer = setTimeout(() => reject(new Error(`${this.name}: no FullSync of ${KEY} within ${CONNECT_MS} ms`)), CONNECT_MS);
       ws.on('error', (e) => { clearTimeout(timer); reject(new Error(`${this.name}: ${e.message}`)); });
@@ -168,7 +184,7 @@ class Client {
 }
 
 let serial = 0;
-function newItem(author) {
+export function newItem(author) {
   serial++;
   return {
     id: `${author}-${serial}`,
@@ -178,7 +194,7 @@ function newItem(author) {
   };
 }
 
-function randomEdit(d, author) {
+export function randomEdit(d, author) {
   if (!Array.isArray(d.items)) d.items = [];
   const items = d.items;
   const n = items.length;
@@ -214,7 +230,7 @@ function randomEdit(d, author) {
 // ---- checks ----
 
 // Where two values differ, as a list of "path: a != b" lines.
-function diff(a, b, path = '', out = []) {
+export function diff(a, b, path = '', out = []) {
   if (out.length >= 20) return out;
   if (isDeepStrictEqual(a, b)) return out;
   const bothObjects = a && b && typeof a === 'object' && typeof b === 'object' &&
@@ -228,8 +244,8 @@ function diff(a, b, path = '', out = []) {
   return out;
 }
 
-const failures = [];
-function fail(text) {
+export const failures = [];
+export function fail(text) {
   failures.push(text);
   console.error(`FAIL ${text}`);
 }
@@ -238,11 +254,11 @@ function fail(text) {
 // applyPatches leaves a hole in an array for a `replace` past its end (JS
 // `arr[i] = v`), which JSON and the hub hold as null; the states agree on
 // the wire, so that is where they are compared.
-function wire(state) {
+export function wire(state) {
   return JSON.parse(JSON.stringify(state));
 }
 
-function compareAll(clients, reference, what) {
+export function compareAll(clients, reference, what) {
   let ok = true;
   const want = wire(reference.state);
   for (const c of clients) {
@@ -254,7 +270,7 @@ function compareAll(clients, reference, what) {
   return ok;
 }
 
-async function waitUntil(cond, ms) {
+export async function waitUntil(cond, ms) {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) return false;
@@ -263,7 +279,7 @@ async function waitUntil(cond, ms) {
   return true;
 }
 
-async function waitQuiet(clients) {
+export async function waitQuiet(clients) {
   return waitUntil(() => clients.every((c) => Date.now() - c.lastFrame >= QUIET_MS), QUIET_MAX_MS);
 }
 
@@ -327,15 +343,23 @@ async function main() {
   for (const c of clients) c.close();
 }
 
-const watchdog = setTimeout(() => {
-  fail('took longer than 120 s');
-  process.exit(1);
-}, 120000);
-try {
-  await main();
-} catch (e) {
-  fail(e.message);
+// Runs a script's main within ms and exits: 0 when nothing failed.
+export async function runToExit(name, body, ms) {
+  const watchdog = setTimeout(() => {
+    fail(`took longer than ${ms / 1000} s`);
+    process.exit(1);
+  }, ms);
+  try {
+    await body();
+  } catch (e) {
+    fail(e.message);
+  }
+  clearTimeout(watchdog);
+  console.log(failures.length === 0 ? `${name}: all states equal` : `${name}: ${failures.length} failure(s)`);
+  process.exit(failures.length === 0 ? 0 : 1);
 }
-clearTimeout(watchdog);
-console.log(failures.length === 0 ? 'ws_clients: all states equal' : `ws_clients: ${failures.length} failure(s)`);
-process.exit(failures.length === 0 ? 0 : 1);
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  parseArgs(process.argv.slice(2));
+  await runToExit('ws_clients', main, 120000);
+}
