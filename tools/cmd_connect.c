@@ -21,7 +21,11 @@
 #include "patchwire/buf.h"
 #include "patchwire/patch.h"
 #include "patchwire/replica.h"
+#ifdef PW_HAVE_WS
 #include "patchwire/ws.h"
+#else
+typedef struct pw_ws_client pw_ws_client; /* never made: its pointers stay NULL */
+#endif
 #ifdef PW_HAVE_MQTT
 #include "patchwire/mqtt.h"
 #endif
@@ -94,12 +98,15 @@ typedef struct hublink {
 
 static void hublink_wake(hublink *h)
 {
+    (void)h; /* nanomsg alone: polled, nothing to wake */
 #ifdef PW_HAVE_MQTT
     if (h->mqtt)
         pw_mqtt_client_wake(h->mqtt);
 #endif
+#ifdef PW_HAVE_WS
     if (h->ws)
         pw_ws_client_wake(h->ws);
+#endif
 }
 
 static void hublink_service(hublink *h, int timeout_ms)
@@ -108,8 +115,10 @@ static void hublink_service(hublink *h, int timeout_ms)
     if (h->mqtt)
         pw_mqtt_client_service(h->mqtt, timeout_ms);
 #endif
+#ifdef PW_HAVE_WS
     if (h->ws)
         pw_ws_client_service(h->ws, timeout_ms);
+#endif
     if (h->nn) /* input lines wait at most 20 ms */
         connect_nanomsg_service(h->nn, timeout_ms < 20 ? timeout_ms : 20);
 }
@@ -121,12 +130,14 @@ static void hublink_free(hublink *h)
     pw_mqtt_client_free(h->mqtt);
 #endif
     connect_nanomsg_close(h->nn);
+#ifdef PW_HAVE_WS
     if (!h->ws)
         return;
     pw_ws_client_close(h->ws);
     for (int i = 0; i < 50 && pw_ws_client_connected(h->ws); i++)
         pw_ws_client_service(h->ws, 20);
     pw_ws_client_free(h->ws);
+#endif
 }
 
 /* ---- standard input, read on its own thread ---- */
@@ -335,19 +346,31 @@ static void on_hub_error(const char *key, size_t key_len, const char *message, v
     s->status = cli_fail(s->c, "the hub refused: %s", message);
 }
 
+#if defined(PW_HAVE_WS) || defined(PW_HAVE_MQTT)
 /* Connection trouble on stderr, each distinct line once in a row (the
  * client retries with backoff: a refused port would repeat forever). */
-static void log_line(pw_ws_log_level level, const char *line, void *userdata)
+static void log_line(bool debug, const char *line, void *userdata)
 {
     static char last[512];
     session *s = userdata;
-    if (level == PW_WS_LOG_DEBUG || s->closing || strstr(line, "connected to") == line ||
-        (s->client && pw_ws_client_failure(s->client)) || /* reported once, by run */
+    if (debug || s->closing || strstr(line, "connected to") == line ||
         strncmp(last, line, sizeof last - 1) == 0)
         return;
+#ifdef PW_HAVE_WS
+    if (s->client && pw_ws_client_failure(s->client)) /* reported once, by run */
+        return;
+#endif
     snprintf(last, sizeof last, "%s", line);
     fprintf(stderr, "patchwire %s: %s\n", s->c->name, line);
 }
+#endif
+
+#ifdef PW_HAVE_WS
+static void ws_log(pw_ws_log_level level, const char *line, void *userdata)
+{
+    log_line(level == PW_WS_LOG_DEBUG, line, userdata);
+}
+#endif
 
 /* Applies one input line as a local edit of the key. */
 static void apply_line(session *s, const line *l)
@@ -407,7 +430,14 @@ static void run(session *s, hublink *client, input *in, double timeout)
     for (;;) {
         if (stop_signal)
             return;
-        const char *failure = client->ws ? pw_ws_client_failure(client->ws) : NULL;
+        const char *failure = NULL;
+        bool connected = !client->ws; /* the others say nothing about connecting */
+#ifdef PW_HAVE_WS
+        if (client->ws) {
+            failure = pw_ws_client_failure(client->ws);
+            connected = pw_ws_client_connects(client->ws) > 0;
+        }
+#endif
         if (failure) {
             bool cert = strstr(failure, "certificate") != NULL;
             s->status = cli_fail(s->c, "cannot connect to %s: %s%s", s->url, failure,
@@ -415,7 +445,7 @@ static void run(session *s, hublink *client, input *in, double timeout)
             return;
         }
         double now = now_seconds();
-        if (!connected_at && client->ws && pw_ws_client_connects(client->ws) > 0)
+        if (!connected_at && client->ws && connected)
             connected_at = now;
         if (!s->synced && connected_at && now - connected_at >= STATE_WAIT_SECONDS) {
             s->status = fail_no_state(s, now - connected_at);
@@ -451,8 +481,15 @@ static void run(session *s, hublink *client, input *in, double timeout)
     }
 }
 
-static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, mqtt_cli *mq,
-                      session *s, double *timeout)
+/* What the command line says about the hub, whatever the transport. */
+typedef struct conn_opts {
+    const char *url, *token, *tls_ca;
+    const pw_codec *codec;
+    bool tls_insecure;
+} conn_opts;
+
+static int parse_args(cli *c, int argc, char **argv, conn_opts *co, mqtt_cli *mq, session *s,
+                      double *timeout)
 {
     int status = CLI_OK;
     for (int i = 1; i < argc; i++) {
@@ -512,6 +549,13 @@ static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, m
                                "mqtts://, nanomsg+tcp:// or nanomsg+ipc://, not '%s'",
                                co->url);
     bool mqtt = strncmp(co->url, "mqtt://", 7) == 0 || strncmp(co->url, "mqtts://", 8) == 0;
+#ifndef PW_HAVE_WS
+    if (!mqtt && !connect_nanomsg_url(co->url))
+        return cli_usage_error(c,
+                               "%.*s: this patchwire was built without the WebSocket adapter "
+                               "(rebuild with libwebsockets-dev installed, -Dws=enabled)",
+                               (int)strcspn(co->url, ":") + 3, co->url);
+#endif
     if (mqtt) {
         mq->url = co->url;
         mq->ca = co->tls_ca;
@@ -526,10 +570,7 @@ static int parse_args(cli *c, int argc, char **argv, pw_ws_client_options *co, m
 #ifdef PW_HAVE_MQTT
 static void mqtt_log(pw_mqtt_log_level level, const char *line, void *userdata)
 {
-    log_line(level == PW_MQTT_LOG_ERROR  ? PW_WS_LOG_ERROR
-             : level == PW_MQTT_LOG_INFO ? PW_WS_LOG_INFO
-                                         : PW_WS_LOG_DEBUG,
-             line, userdata);
+    log_line(level == PW_MQTT_LOG_DEBUG, line, userdata);
 }
 
 /* The MQTT client following the key, with the replica's send set up. */
@@ -567,8 +608,7 @@ int cmd_connect(int argc, char **argv)
     cli c;
     cli_init(&c, "connect", usage);
     session s = {.c = &c, .key = "appstate", .status = CLI_OK};
-    pw_ws_client_options co;
-    pw_ws_client_options_init(&co);
+    conn_opts co = {.codec = &pw_codec_json};
     mqtt_cli mq = {0};
     double timeout = 0;
     int status = parse_args(&c, argc, argv, &co, &mq, &s, &timeout);
@@ -577,11 +617,9 @@ int cmd_connect(int argc, char **argv)
     if (status != CLI_OK)
         return status;
     s.key_len = strlen(s.key);
-    co.max_message_bytes = c.lim.max_input_bytes;
-    co.log = log_line;
-    co.log_userdata = &s;
 
     pw_error err;
+    (void)err; /* nanomsg alone reports through its own helpers */
     pw_replica_options ro;
     pw_replica_options_init(&ro);
     hublink link = {0}, *client = &link;
@@ -593,12 +631,24 @@ int cmd_connect(int argc, char **argv)
         if ((status = connect_nanomsg_open(&c, co.url, &ro, &link.nn)) != CLI_OK)
             return status;
     } else if (!mq.url) {
-        if (!(link.ws = pw_ws_client_new(&co, &err)))
+#ifdef PW_HAVE_WS
+        pw_ws_client_options wo;
+        pw_ws_client_options_init(&wo);
+        wo.url = co.url;
+        wo.codec = co.codec;
+        wo.token = co.token;
+        wo.tls_ca = co.tls_ca;
+        wo.tls_insecure = co.tls_insecure;
+        wo.max_message_bytes = c.lim.max_input_bytes;
+        wo.log = ws_log;
+        wo.log_userdata = &s;
+        if (!(link.ws = pw_ws_client_new(&wo, &err)))
             return cli_fail(&c, "%s", err.msg);
         s.client = link.ws;
         s.url = co.url;
         ro.send = pw_ws_replica_send;
         ro.send_userdata = link.ws;
+#endif
     }
     ro.codec = co.codec;
     ro.on_error = on_hub_error;
@@ -614,8 +664,10 @@ int cmd_connect(int argc, char **argv)
         hublink_free(client);
         return cli_fail(&c, "out of memory");
     }
+#ifdef PW_HAVE_WS
     if (link.ws)
         pw_ws_client_bind_replica(link.ws, s.replica);
+#endif
     if (link.nn && (status = connect_nanomsg_follow(&c, link.nn, s.replica, s.key, s.key_len))) {
         hublink_free(client);
         pw_replica_free(s.replica);

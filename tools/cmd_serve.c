@@ -1,8 +1,9 @@
-/* cmd_serve.c - `patchwire serve`: a hub on a WebSocket port.
+/* cmd_serve.c - `patchwire serve`: a hub on a WebSocket port, an MQTT
+ * broker and nanomsg sockets, whichever of them this program was built with.
  *
- * The one idea: the program is the hub and the WebSocket server on one
- * thread, serviced in a loop that a signal ends; everything else is turning
- * options into pw_hub_options and pw_ws_server_options. */
+ * The one idea: the program is the hub and its transports on one thread,
+ * serviced in a loop that a signal ends; everything else is turning options
+ * into pw_hub_options and each transport's options. */
 #include <errno.h>
 #include <netdb.h>
 #include <signal.h>
@@ -20,7 +21,9 @@
 #include "mqtt_cli.h"
 #include "serve_nanomsg.h"
 #include "patchwire/hub.h"
+#ifdef PW_HAVE_WS
 #include "patchwire/ws.h"
+#endif
 #ifdef PW_HAVE_MQTT
 #include "patchwire/mqtt.h"
 #endif
@@ -130,13 +133,15 @@ typedef struct serve_opts {
     int nstates;
     mqtt_cli mq;
     serve_nn_opts nn;
+    char ws_url[300]; /* what serve prints once the WebSocket port listens */
 } serve_opts;
 
-static void log_line(pw_ws_log_level level, const char *line, void *userdata)
+enum { LOG_ERROR, LOG_INFO, LOG_DEBUG }; /* what each transport's levels map to */
+
+static void log_line(int level, const char *line, void *userdata)
 {
     const serve_opts *o = userdata;
-    if ((level == PW_WS_LOG_INFO && o->verbosity < 1) ||
-        (level == PW_WS_LOG_DEBUG && o->verbosity < 2))
+    if ((level == LOG_INFO && o->verbosity < 1) || (level == LOG_DEBUG && o->verbosity < 2))
         return;
     char when[32];
     time_t now = time(NULL);
@@ -156,6 +161,13 @@ static int parse_size(cli *c, const char *name, const char *s, size_t *out)
     return CLI_OK;
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return path && path[0] && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+#ifdef PW_HAVE_WS
 /* "[HOST:]PORT" into host (static storage) and port. */
 static int parse_listen(cli *c, const char *s, char *host, size_t host_cap, int *port)
 {
@@ -183,10 +195,12 @@ static int parse_listen(cli *c, const char *s, char *host, size_t host_cap, int 
     return CLI_OK;
 }
 
-static bool is_dir(const char *path)
+static void ws_log(pw_ws_log_level level, const char *line, void *userdata)
 {
-    struct stat st;
-    return path && path[0] && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    log_line(level == PW_WS_LOG_ERROR  ? LOG_ERROR
+             : level == PW_WS_LOG_INFO ? LOG_INFO
+                                       : LOG_DEBUG,
+             line, userdata);
 }
 
 /* The address to bind for host, numeric (a name is resolved here, so the
@@ -226,6 +240,7 @@ static const char *default_web_dir(char *buf, size_t cap)
     }
     return is_dir(PW_WEB_INSTALLED) ? PW_WEB_INSTALLED : NULL;
 }
+#endif
 
 static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
 {
@@ -313,6 +328,18 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
     }
     if ((status = mqtt_cli_finish(c, &o->mq)) != CLI_OK)
         return status;
+#ifndef PW_HAVE_WS
+    if (o->host_port || o->static_dir || o->tls_cert || o->tls_key)
+        return cli_usage_error(c,
+                               "%s: this patchwire was built without the WebSocket adapter "
+                               "(rebuild with libwebsockets-dev installed, -Dws=enabled)",
+                               o->host_port    ? "--ws"
+                               : o->static_dir ? "--static"
+                                               : "--tls-cert");
+    if (!o->mq.url && !o->nn.url)
+        return cli_usage_error(c, "needs --mqtt URL or --nanomsg URL (this patchwire was built "
+                                  "without the WebSocket adapter)");
+#endif
     if (!o->tls_cert != !o->tls_key)
         return cli_usage_error(c, "--tls-cert and --tls-key go together");
     if (o->static_dir && o->no_static)
@@ -348,21 +375,22 @@ static int load_states(cli *c, const serve_opts *o, pw_hub *hub)
 #ifdef PW_HAVE_MQTT
 static void mqtt_log(pw_mqtt_log_level level, const char *line, void *userdata)
 {
-    log_line(level == PW_MQTT_LOG_ERROR  ? PW_WS_LOG_ERROR
-             : level == PW_MQTT_LOG_INFO ? PW_WS_LOG_INFO
-                                         : PW_WS_LOG_DEBUG,
+    log_line(level == PW_MQTT_LOG_ERROR  ? LOG_ERROR
+             : level == PW_MQTT_LOG_INFO ? LOG_INFO
+                                         : LOG_DEBUG,
              line, userdata);
 }
 
+#ifdef PW_HAVE_WS
 static void wake_ws(void *ws)
 {
     pw_ws_server_wake(ws);
 }
+#endif
 
 /* The hub's MQTT side, or NULL when --mqtt was not given (or it failed:
  * *status says). */
-static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, pw_ws_server *ws,
-                                  int *status)
+static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, void *ws, int *status)
 {
     if (!o->mq.url)
         return NULL;
@@ -381,10 +409,14 @@ static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, pw_ws_serv
     mo.link.tls_insecure = o->mq.insecure;
     mo.link.log = mqtt_log;
     mo.link.log_userdata = o;
+#ifdef PW_HAVE_WS
     if (ws) {
         mo.link.wake = wake_ws;
         mo.link.wake_userdata = ws;
     }
+#else
+    (void)ws;
+#endif
     if (o->mq.codec && strcmp(o->mq.codec, "msgpack") == 0)
         mo.codec = &pw_codec_msgpack;
     if (o->mq.state_interval_ms)
@@ -397,30 +429,68 @@ static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, pw_ws_serv
 }
 #endif
 
-/* Services the transports until a signal (the one that can wait waits,
- * woken by the other; nanomsg, polled between turns, keeps waits short),
- * then closes every connection cleanly (bounded). */
-static void run(pw_ws_server *s, void *mqtt, serve_nn *nn)
+#ifdef PW_HAVE_WS
+/* A server holds a descriptor per peer: the soft limit (often 1024) goes
+ * up to the hard one, which the default connection limit then follows. */
+static void raise_fd_limit(void)
 {
-    int most = nn ? 2 : 250;
-    while (!stop_signal) {
-#ifdef PW_HAVE_MQTT
-        if (mqtt) {
-            int next = pw_mqtt_server_next_ms(mqtt);
-            int wait = next >= 0 && next < most ? next : most;
-            if (s)
-                pw_ws_server_service(s, wait);
-            pw_mqtt_server_service(mqtt, s ? 0 : wait);
-            serve_nanomsg_service(nn, 0);
-            continue;
-        }
-#else
-        (void)mqtt;
-#endif
-        if (s)
-            pw_ws_server_service(s, most);
-        serve_nanomsg_service(nn, s ? 0 : 250);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+/* The WebSocket server on host:port (NULL with *status set when it cannot
+ * listen there). */
+static pw_ws_server *start_ws(cli *c, serve_opts *o, pw_hub *hub, const pw_hub_options *ho,
+                              access_table *acl, int *status)
+{
+    char host[256], bind_host[256];
+    int port = 8080;
+    snprintf(host, sizeof host, "127.0.0.1");
+    if (o->host_port &&
+        (*status = parse_listen(c, o->host_port, host, sizeof host, &port)) != CLI_OK)
+        return NULL;
+    if ((*status = resolve_host(c, host, bind_host, sizeof bind_host)) != CLI_OK)
+        return NULL;
+    pw_ws_server_options so;
+    pw_ws_server_options_init(&so);
+    so.host = bind_host;
+    so.port = port;
+    so.static_dir = o->static_dir;
+    char web[4200];
+    if (!o->static_dir && !o->no_static)
+        so.static_dir = default_web_dir(web, sizeof web);
+    so.tls_cert = o->tls_cert;
+    so.tls_key = o->tls_key;
+    so.max_message_bytes = ho->limits.max_input_bytes;
+    if (acl) {
+        so.admit = access_table_admits;
+        so.admit_userdata = acl;
+    }
+    so.max_connections = o->max_connections;
+    so.max_connections_per_address = o->max_per_address;
+    raise_fd_limit();
+    so.log = ws_log;
+    so.log_userdata = o;
+    if (o->verbosity >= 2)
+        setenv("PW_WS_LWS_LOG", "7", 0); /* libwebsockets' errors, warnings, notices */
+    pw_error err;
+    pw_ws_server *server = pw_ws_server_new(hub, &so, &err);
+    if (!server) {
+        *status = cli_fail(c, "%s", err.msg);
+        return NULL;
+    }
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(o->ws_url, sizeof o->ws_url, "%s://%s%s%s:%d/", o->tls_cert ? "https" : "http",
+             v6 ? "[" : "", host, v6 ? "]" : "", pw_ws_server_port(server));
+    return server;
+}
+
+/* Closes every WebSocket connection cleanly (bounded) and frees the server. */
+static void stop_ws(pw_ws_server *s)
+{
     if (!s)
         return;
     pw_ws_server_shutdown(s);
@@ -432,16 +502,41 @@ static void run(pw_ws_server *s, void *mqtt, serve_nn *nn)
         if (t.tv_sec - t0.tv_sec >= 2)
             break;
     }
+    pw_ws_server_free(s);
+}
+#endif
+
+/* One turn of the WebSocket server, waiting up to timeout_ms (none: nothing). */
+static void service_ws(void *ws, int timeout_ms)
+{
+#ifdef PW_HAVE_WS
+    if (ws)
+        pw_ws_server_service(ws, timeout_ms);
+#else
+    (void)ws, (void)timeout_ms;
+#endif
 }
 
-/* A server holds a descriptor per peer: the soft limit (often 1024) goes
- * up to the hard one, which the default connection limit then follows. */
-static void raise_fd_limit(void)
+/* Services the transports until a signal (the one that can wait waits,
+ * woken by the other; nanomsg, polled between turns, keeps waits short). */
+static void run(void *ws, void *mqtt, serve_nn *nn)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    int most = nn ? 2 : 250;
+    while (!stop_signal) {
+#ifdef PW_HAVE_MQTT
+        if (mqtt) {
+            int next = pw_mqtt_server_next_ms(mqtt);
+            int wait = next >= 0 && next < most ? next : most;
+            service_ws(ws, wait);
+            pw_mqtt_server_service(mqtt, ws ? 0 : wait);
+            serve_nanomsg_service(nn, 0);
+            continue;
+        }
+#else
+        (void)mqtt;
+#endif
+        service_ws(ws, most);
+        serve_nanomsg_service(nn, ws ? 0 : 250);
     }
 }
 
@@ -455,15 +550,6 @@ int cmd_serve(int argc, char **argv)
     if (status == PARSED_HELP)
         return CLI_OK;
     if (status != CLI_OK)
-        return status;
-
-    char host[256];
-    int port = 8080;
-    snprintf(host, sizeof host, "127.0.0.1");
-    if (o.host_port && (status = parse_listen(&c, o.host_port, host, sizeof host, &port)) != CLI_OK)
-        return status;
-    char bind_host[256];
-    if ((status = resolve_host(&c, host, bind_host, sizeof bind_host)) != CLI_OK)
         return status;
 
     pw_hub_options ho;
@@ -495,40 +581,15 @@ int cmd_serve(int argc, char **argv)
     }
     status = load_states(&c, &o, hub);
 
-    pw_ws_server *server = NULL;
-    bool ws = o.host_port || (!o.mq.url && !o.nn.url);
-    if (status == CLI_OK && ws) {
-        pw_ws_server_options so;
-        pw_ws_server_options_init(&so);
-        so.host = bind_host;
-        so.port = port;
-        so.static_dir = o.static_dir;
-        char web[4200];
-        if (!o.static_dir && !o.no_static)
-            so.static_dir = default_web_dir(web, sizeof web);
-        so.tls_cert = o.tls_cert;
-        so.tls_key = o.tls_key;
-        so.max_message_bytes = ho.limits.max_input_bytes;
-        if (acl) {
-            so.admit = access_table_admits;
-            so.admit_userdata = acl;
-        }
-        so.max_connections = o.max_connections;
-        so.max_connections_per_address = o.max_per_address;
-        raise_fd_limit();
-        so.log = log_line;
-        so.log_userdata = &o;
-        if (o.verbosity >= 2)
-            setenv("PW_WS_LWS_LOG", "7", 0); /* libwebsockets' errors, warnings, notices */
-        pw_error err;
-        server = pw_ws_server_new(hub, &so, &err);
-        if (!server)
-            status = cli_fail(&c, "%s", err.msg);
-    }
+    void *ws = NULL;
+#ifdef PW_HAVE_WS
+    if (status == CLI_OK && (o.host_port || (!o.mq.url && !o.nn.url)))
+        ws = start_ws(&c, &o, hub, &ho, acl, &status);
+#endif
     void *mqtt = NULL;
 #ifdef PW_HAVE_MQTT
     if (status == CLI_OK)
-        mqtt = start_mqtt(&c, &o, hub, server, &status);
+        mqtt = start_mqtt(&c, &o, hub, ws, &status);
 #endif
     serve_nn *nn = NULL;
     if (status == CLI_OK)
@@ -540,23 +601,22 @@ int cmd_serve(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        bool v6 = strchr(host, ':') != NULL;
-        if (server)
-            printf("patchwire serve: %s://%s%s%s:%d/\n", o.tls_cert ? "https" : "http",
-                   v6 ? "[" : "", host, v6 ? "]" : "", pw_ws_server_port(server));
+        if (ws)
+            printf("patchwire serve: %s\n", o.ws_url);
         if (mqtt)
             printf("patchwire serve: %s topics %sKEY/state|patches|edit|error\n", o.mq.url,
                    o.mq.prefix ? o.mq.prefix : "patchwire/");
         fflush(stdout);
-        run(server, mqtt, nn);
-        log_line(PW_WS_LOG_INFO, stop_signal == SIGINT ? "interrupted, stopped" : "stopped", &o);
+        run(ws, mqtt, nn);
+        log_line(LOG_INFO, stop_signal == SIGINT ? "interrupted, stopped" : "stopped", &o);
     }
 #ifdef PW_HAVE_MQTT
     pw_mqtt_server_free(mqtt);
 #endif
     serve_nanomsg_stop(nn);
-    if (server)
-        pw_ws_server_free(server);
+#ifdef PW_HAVE_WS
+    stop_ws(ws);
+#endif
     pw_hub_free(hub);
     access_table_free(acl);
     return status;

@@ -8,7 +8,12 @@
 #include "cli.h"
 #include "cli_io.h"
 #include "cmds.h"
+#include "patchwire/codec.h"
 #include "patchwire/version.h"
+
+#ifndef PW_ADAPTERS
+#define PW_ADAPTERS ""
+#endif
 
 static const struct command {
     const char *name;
@@ -18,8 +23,8 @@ static const struct command {
     {"apply", cmd_apply, "apply a patch list to a document, all or nothing"},
     {"diff", cmd_diff, "print the patch list that turns document A into document B"},
     {"convert", cmd_convert, "convert a document or message between JSON and MessagePack"},
-#ifdef PW_HAVE_WS
-    {"serve", cmd_serve, "run a hub on a WebSocket port (and serve a web page)"},
+#ifdef PW_HAVE_SERVE
+    {"serve", cmd_serve, "run a hub on a WebSocket port, an MQTT broker or nanomsg sockets"},
     {"connect", cmd_connect, "follow a hub's state as JSON lines; send edits read on stdin"},
 #endif
 };
@@ -27,6 +32,9 @@ static const struct command {
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static const char hint[] = "Try 'patchwire --help'.\n";
+
+/* The commands that need a transport, named by a program built without any. */
+static const char *const transport_commands[] = {"serve", "connect"};
 
 static void print_usage(FILE *f)
 {
@@ -81,7 +89,8 @@ int main(int argc, char **argv)
         return finish(0);
     }
     if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
-        printf("patchwire %s\n", pw_version());
+        printf("patchwire %s (adapters: %s; codecs: %s %s)\n", pw_version(),
+               PW_ADAPTERS[0] ? PW_ADAPTERS : "none", pw_codec_json.name, pw_codec_msgpack.name);
         return finish(0);
     }
     if (strcmp(a, "help") == 0) {
@@ -99,6 +108,16 @@ int main(int argc, char **argv)
         return finish(cmd->run(2, help_argv));
     }
     const struct command *cmd = find_command(a);
+    for (size_t i = 0; !cmd && i < sizeof transport_commands / sizeof *transport_commands; i++)
+        if (strcmp(a, transport_commands[i]) == 0) {
+            fprintf(stderr,
+                    "patchwire %s: this patchwire was built without a transport adapter "
+                    "(rebuild with libwebsockets-dev, libpaho-mqtt-dev or libnanomsg-dev "
+                    "installed)\n",
+                    a);
+            fputs(hint, stderr);
+            return 2;
+        }
     if (!cmd) {
         if (a[0] == '-')
             fprintf(stderr, "patchwire: unknown option '%s'\n", a);

@@ -718,15 +718,87 @@ Test(cli, convert_failed_write_exits_1)
 
 /* ---------------------------------------------------------------- help */
 
-Test(cli, version_prints_the_version)
+/* The adapters this program was built with, as meson lists them ("ws mqtt"). */
+static const char *built_adapters(void)
+{
+    const char *a = getenv("PW_ADAPTERS");
+    cr_assert(a, "PW_ADAPTERS must list the adapters built in (empty: none)");
+    return a;
+}
+
+static bool adapter_built(const char *name)
+{
+    char list[64], want[32];
+    snprintf(list, sizeof list, " %s ", built_adapters());
+    snprintf(want, sizeof want, " %s ", name);
+    return strstr(list, want) != NULL;
+}
+
+Test(cli, version_lists_the_adapters_and_codecs_built_in)
 {
     const char *v = getenv("PW_VERSION");
     cr_assert(v && *v, "PW_VERSION must hold the project version");
-    char want[128];
-    snprintf(want, sizeof want, "patchwire %s\n", v);
+    const char *a = built_adapters();
+    char want[256];
+    snprintf(want, sizeof want, "patchwire %s (adapters: %s; codecs: json msgpack)\n", v,
+             *a ? a : "none");
     result r = RUN("--version");
     expect_ok(&r, want);
     result_free(&r);
+    r = RUN("-V");
+    expect_ok(&r, want);
+    result_free(&r);
+}
+
+Test(cli, serve_and_connect_are_listed_only_with_a_transport)
+{
+    bool any = *built_adapters() != '\0';
+    result r = RUN("--help");
+    cr_expect_eq(strstr(r.out, "\n  serve ") != NULL, any, "%s", r.out);
+    cr_expect_eq(strstr(r.out, "\n  connect ") != NULL, any, "%s", r.out);
+    result_free(&r);
+    if (any)
+        return;
+    static const char *const cmds[] = {"serve", "connect"};
+    for (size_t i = 0; i < 2; i++) {
+        r = RUN(cmds[i], "ws://127.0.0.1:1/");
+        expect_usage_error(&r);
+        cr_expect(strstr(r.err, "built without a transport adapter"), "%s", r.err);
+        result_free(&r);
+    }
+}
+
+/* A transport this program was built without: serve's option and connect's
+ * URL are usage errors that say so, whatever else was built. */
+Test(cli, a_transport_not_built_is_a_usage_error_naming_it)
+{
+    if (!*built_adapters())
+        return; /* no serve or connect at all: the test above */
+    static const struct {
+        const char *adapter, *serve_opt, *serve_arg, *url;
+    } ts[] = {
+        {"ws", "--ws", "127.0.0.1:0", "ws://127.0.0.1:1/"},
+        {"mqtt", "--mqtt", "mqtt://127.0.0.1:1", "mqtt://127.0.0.1:1"},
+        {"nanomsg", "--nanomsg", "ipc:///nonexistent/hub", "nanomsg+ipc:///nonexistent/hub"},
+    };
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        if (adapter_built(ts[i].adapter))
+            continue;
+        result r = RUN("serve", ts[i].serve_opt, ts[i].serve_arg);
+        expect_usage_error(&r);
+        cr_expect(strstr(r.err, "built without"), "serve %s: %s", ts[i].serve_opt, r.err);
+        result_free(&r);
+        r = RUN("connect", "--timeout", "1", ts[i].url);
+        expect_usage_error(&r);
+        cr_expect(strstr(r.err, "built without"), "connect %s: %s", ts[i].url, r.err);
+        result_free(&r);
+    }
+    if (!adapter_built("ws")) { /* nothing to serve on by default */
+        result r = RUN("serve");
+        expect_usage_error(&r);
+        cr_expect(strstr(r.err, "needs --mqtt URL or --nanomsg URL"), "%s", r.err);
+        result_free(&r);
+    }
 }
 
 static void expect_top_help(result *r)
