@@ -3,8 +3,11 @@
 // added in page 1 appears in page 2, toggled in page 2 it shows as done in
 // page 1, renamed and removed likewise; a third peer outside the browser (a
 // node ws client speaking the Visly protocol, and `patchwire connect` when
-// PW_CLI names a program that has it) sees every change. A screenshot of
-// page 1 is saved in PW_ARTIFACT_DIR (default: the current folder).
+// PW_CLI names a program that has it) sees every change. Items the page did
+// not make (a bare string, an object without an id) show in every page, from
+// patches and from a FullSync, and their checkbox and Remove button work. A
+// screenshot of page 1 is saved in PW_ARTIFACT_DIR (default: the current
+// folder).
 //
 //   node browser.mjs URL        (URL: the http:// line patchwire serve prints)
 //
@@ -96,7 +99,7 @@ function connectPeer() {
 }
 
 const itemsOf = (peer) => peer?.state?.items ?? [];
-const findTitle = (peer, title) => itemsOf(peer).find((it) => it.title === title);
+const findTitle = (peer, title) => itemsOf(peer).find((it) => it?.title === title);
 
 // ---- the pages ----
 
@@ -205,6 +208,36 @@ async function main() {
     await waitForTitle(p1, renamed, false);
     for (const p of others) await waitFor(`removal at a non-browser peer`, () => !findTitle(p, renamed) && findTitle(p, fromNode));
     console.log('browser: remove in page 2 seen in page 1 and by the other peers');
+
+    // Items the page did not make, as another client may add them: a bare
+    // string and an object without an id.
+    const bare = `bare string ${process.pid}`;
+    const noId = `no id ${process.pid}`;
+    const [withForeign, foreign] = immer.produceWithPatches(peer.state, (d) => {
+      d.items.push(bare);
+      d.items.push({ title: noId, done: false });
+    });
+    peer.state = withForeign;
+    peer.ws.send(JSON.stringify({ type: 'patches', data: foreign, key: 'appstate' }));
+    const p3 = await openPage(browser, 3); // its FullSync holds them, or patches bring them
+    for (const p of [p1, p2, p3]) {
+      await waitForTitle(p, bare);
+      await waitForTitle(p, noId);
+    }
+    console.log('browser: a bare string and an item without id shown in every page');
+
+    await (await checkboxOf(p3, noId)).check();
+    await waitChecked(p1, noId, true);
+    for (const p of others) await waitFor('the item without id done at a non-browser peer', () => findTitle(p, noId)?.done === true);
+    console.log('browser: the item without id toggled in page 3, seen in page 1 and by the other peers');
+
+    await p1.getByRole('button', { name: `Remove ${bare}` }).click();
+    for (const p of [p1, p2, p3]) await waitForTitle(p, bare, false);
+    for (const p of others) await waitFor('the bare string removed at a non-browser peer', () => !itemsOf(p).includes(bare) && findTitle(p, noId));
+    await p2.getByRole('button', { name: `Remove ${noId}` }).click();
+    for (const p of [p1, p2, p3]) await waitForTitle(p, noId, false);
+    for (const p of others) await waitFor('the item without id removed at a non-browser peer', () => !findTitle(p, noId) && findTitle(p, fromNode));
+    console.log('browser: Remove of the bare string (page 1) and of the item without id (page 2) seen everywhere');
     if (connect) {
       if (connect.failed) throw new Error(connect.failed);
       // At the end of its input it exits 0 once the hub has taken its edit.

@@ -1,6 +1,7 @@
 /* The web example in headless Chromium (browser.mjs, playwright-core driving
  * Debian's chromium) against `patchwire serve --static examples/web`: two
- * pages and a peer outside the browser see each other's edits; a screenshot
+ * pages and a peer outside the browser see each other's edits, items the
+ * page did not make (a bare string, no id) show and can be removed; a screenshot
  * is kept in PW_ARTIFACT_DIR. The server is a child process, stopped after
  * the test. */
 #include <criterion/criterion.h>
