@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "mqtt_cli.h"
+#include "serve_data.h"
 #include "serve_nanomsg.h"
 #include "patchwire/hub.h"
 #include "patchwire/ws.h"
@@ -36,14 +37,19 @@ static const char usage[] =
     "\n"
     "With no --state it serves the demo state appstate = {\"items\":[]} and,\n"
     "with no --static, the web example (installed in DATADIR/patchwire/web).\n"
-    "The hub keeps its states in memory only: they start from --state each time.\n"
+    "Without --data the hub keeps its states in memory only: they start from\n"
+    "--state each time.\n"
     "\n"
     "options:\n"
     "  --ws [HOST:]PORT        listen there (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --static DIR            serve the files in DIR over HTTP\n"
     "  --no-static             serve no files\n"
     "  --state KEY=FILE        a state and its initial document (JSON or MessagePack\n"
-    "                          file); repeatable\n"
+    "                          file); repeatable; with --data, only if not stored\n"
+    "  --data FILE.db          keep the states in FILE.db (SQLite) across restarts\n"
+    "  --sync MODE             always (default): relay and ack a change once it is\n"
+    "                          on disk; batch: relay at once, write every\n"
+    "                          --sync-interval MS (default 50); off: no fsync\n"
     "  --token-file FILE       who may do what: lines 'TOKEN rw|r [KEY...]' (no key:\n"
     "                          every key; TOKEN * matches any peer); a peer gives its\n"
     "                          token as ?token=T in the URL or 'Authorization: Bearer T'.\n"
@@ -130,6 +136,7 @@ typedef struct serve_opts {
     int nstates;
     mqtt_cli mq;
     serve_nn_opts nn;
+    serve_data_opts data;
 } serve_opts;
 
 static void log_line(pw_ws_log_level level, const char *line, void *userdata)
@@ -304,6 +311,9 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
         } else if ((r = serve_nanomsg_option(c, argc, argv, &i, &o->nn, &status)) != 0) {
             if (r < 0)
                 return status;
+        } else if ((r = serve_data_option(c, argc, argv, &i, &o->data, &status)) != 0) {
+            if (r < 0)
+                return status;
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
                 return status == CLI_OK ? PARSED_HELP : status;
@@ -311,7 +321,8 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             return cli_usage_error(c, "unknown option '%s'", a);
         }
     }
-    if ((status = mqtt_cli_finish(c, &o->mq)) != CLI_OK)
+    if ((status = mqtt_cli_finish(c, &o->mq)) != CLI_OK ||
+        (status = serve_data_finish(c, &o->data)) != CLI_OK)
         return status;
     if (!o->tls_cert != !o->tls_key)
         return cli_usage_error(c, "--tls-cert and --tls-key go together");
@@ -324,7 +335,9 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
 
 static int load_states(cli *c, const serve_opts *o, pw_hub *hub)
 {
-    if (o->nstates == 0) {
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    if (o->nstates == 0 && m.keys == 0) { /* the demo, unless a store has states */
         pw_value doc, items;
         if (pw_object_new(&doc, 1) != PW_OK || pw_array_new(&items, 0) != PW_OK ||
             pw_object_set_str(&doc, "items", 5, items, NULL) != PW_OK ||
@@ -334,6 +347,8 @@ static int load_states(cli *c, const serve_opts *o, pw_hub *hub)
     }
     for (int i = 0; i < o->nstates; i++) {
         const char *spec = o->states[i], *eq = strchr(spec, '=');
+        if (o->data.path && pw_hub_state(hub, spec, (size_t)(eq - spec), NULL))
+            continue; /* stored: the store has the last word */
         pw_value doc;
         int status = cli_read_value(c, eq + 1, eq + 1, NULL, &doc);
         if (status != CLI_OK)
@@ -400,10 +415,11 @@ static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, pw_ws_serv
 /* Services the transports until a signal (the one that can wait waits,
  * woken by the other; nanomsg, polled between turns, keeps waits short),
  * then closes every connection cleanly (bounded). */
-static void run(pw_ws_server *s, void *mqtt, serve_nn *nn)
+static void run(pw_hub *hub, pw_ws_server *s, void *mqtt, serve_nn *nn)
 {
-    int most = nn ? 2 : 250;
     while (!stop_signal) {
+        pw_hub_flush(hub); /* the last turn's changes: stored, then sent */
+        int most = serve_data_wait(hub, nn ? 2 : 250);
 #ifdef PW_HAVE_MQTT
         if (mqtt) {
             int next = pw_mqtt_server_next_ms(mqtt);
@@ -493,7 +509,12 @@ int cmd_serve(int argc, char **argv)
         access_table_free(acl);
         return cli_fail(&c, "out of memory");
     }
-    status = load_states(&c, &o, hub);
+    pw_persist *store = NULL;
+    status = serve_data_open(&c, hub, &o.data, o.verbosity < 1, &store);
+    if (status == CLI_OK)
+        status = load_states(&c, &o, hub);
+    if (status == CLI_OK && store)
+        status = serve_data_seeded(&c, hub);
 
     pw_ws_server *server = NULL;
     bool ws = o.host_port || (!o.mq.url && !o.nn.url);
@@ -548,7 +569,7 @@ int cmd_serve(int argc, char **argv)
             printf("patchwire serve: %s topics %sKEY/state|patches|edit|error\n", o.mq.url,
                    o.mq.prefix ? o.mq.prefix : "patchwire/");
         fflush(stdout);
-        run(server, mqtt, nn);
+        run(hub, server, mqtt, nn);
         log_line(PW_WS_LOG_INFO, stop_signal == SIGINT ? "interrupted, stopped" : "stopped", &o);
     }
 #ifdef PW_HAVE_MQTT
@@ -558,6 +579,7 @@ int cmd_serve(int argc, char **argv)
     if (server)
         pw_ws_server_free(server);
     pw_hub_free(hub);
+    pw_persist_close(store);
     access_table_free(acl);
     return status;
 }

@@ -16,6 +16,7 @@
 #include "patchwire/msg.h"
 
 #include "changelog.h"
+#include "durable.h"
 #include "strtab.h"
 
 /* Distinct codecs one change can be encoded for. */
@@ -62,6 +63,7 @@ struct pw_peer {
     bool behind;  /* overflowed: changes skipped until it drains */
     bool closed;  /* closed by the hub; leave not yet reported */
     bool ingress; /* edits of devices that read elsewhere (pw_hub_ingress_join) */
+    size_t held;  /* frames waiting for a commit (persist.h) */
 };
 
 struct pw_hub {
@@ -73,7 +75,14 @@ struct pw_hub {
     pw_buf scratch;
     uint64_t next_peer_id;
     pw_hub_metrics m;
+    pw__durable *dur; /* NULL: nothing is stored (persist.h) */
 };
+
+/* Durable state (persist.h): the hooks, defined at the end of this file. */
+static void durable_touch(pw_hub *hub, struct hub_key *k, bool created);
+static void durable_change(pw_hub *hub, pw_peer *peer, struct hub_key *k, uint64_t origin,
+                           const pw_patches *patches, const pw_value *id);
+static void durable_close(pw_hub *hub);
 
 void pw_hub_options_init(pw_hub_options *opts)
 {
@@ -297,6 +306,8 @@ static void peer_close(pw_peer *peer, const char *reason)
     peer->ops->close(peer->transport, peer->conn, reason);
 }
 
+static int send_or_hold(pw_hub *hub, pw_peer *peer, pw_frame *frame);
+
 /* Queues frame for peer. A forced send (a FullSync burst at join or after a
  * drain) ignores the byte budget: it is bounded by the state itself. A NULL
  * frame (out of memory) closes the peer rather than let it miss a change. */
@@ -317,7 +328,7 @@ static bool deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
             peer->behind = true;
         return false;
     }
-    if (peer->ops->send(peer->transport, peer->conn, pw_frame_retain(frame))) {
+    if (send_or_hold(hub, peer, pw_frame_retain(frame))) {
         peer_close(peer, "send failed");
         return false;
     }
@@ -440,9 +451,14 @@ pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value d
     }
     hub_key *k = find_key(hub, key, key_len);
     if (k)
+        durable_touch(hub, k, false);
+    if (k)
         replace_doc(k, doc, 0);
     else if (!(k = add_key(hub, key, key_len, doc)))
         return PW_ENOMEM;
+    else
+        durable_touch(hub, k, true);
+    durable_change(hub, NULL, k, 0, NULL, NULL);
     fan_out_fullsync(hub, NULL, k, NULL);
     return PW_OK;
 }
@@ -468,7 +484,7 @@ const pw_limits *pw_hub_limits(const pw_hub *hub)
 
 uint64_t pw_hub_peer_frames(const pw_peer *peer)
 {
-    return peer->frames;
+    return peer->frames - peer->held; /* held ones are not the transport's yet */
 }
 
 bool pw_hub_peer_awaits_receipt(const pw_peer *peer)
@@ -508,6 +524,7 @@ void pw_hub_free(pw_hub *hub)
         free(hub->peers[i]->identity);
         free(hub->peers[i]);
     }
+    durable_close(hub);
     for (size_t i = 0; i < hub->nkeys; i++)
         free_key(hub->keys[i]);
     free(hub->peers);
@@ -567,6 +584,8 @@ pw_peer *pw_hub_ingress_join(pw_hub *hub, const pw_transport_ops *ops, void *tra
 
 void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer)
 {
+    if (hub->dur)
+        pw__durable_forget_peer(hub->dur, peer);
     size_t i = peer->index;
     hub->peers[i] = hub->peers[--hub->npeers];
     hub->peers[i]->index = i;
@@ -703,6 +722,7 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
                             "touched the same paths",
                             (int)klen, key, (unsigned long long)base);
     }
+    durable_touch(hub, k, false);
     pw_err rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
     if (rc) {
         pw_value_release(&touched);
@@ -723,6 +743,7 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     k->version++;
     frame_set_clear(&k->fullsync);
     log_change(k, origin, touched);
+    durable_change(hub, peer, k, origin, &m->patches, &m->id);
     if (saw_all)
         pk->confirmed = k->version;
     fan_out_patches(hub, peer, k, &m->patches, &m->id);
@@ -743,8 +764,10 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
     hub_key *k = find_key(hub, key, klen);
     pw_value doc = m->data;
     m->data = pw_null();
+    uint64_t origin = origin_of(hub, peer, &m->id);
     if (k) {
-        replace_doc(k, doc, origin_of(hub, peer, &m->id));
+        durable_touch(hub, k, false);
+        replace_doc(k, doc, origin);
     } else if (hub->nkeys >= hub->opts.max_keys) {
         pw_value_release(&doc);
         return pw_error_set(err, PW_ELIMIT, "fullsync of new key \"%.*s\": %zu keys, limit %zu",
@@ -752,7 +775,10 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
     } else if (!(k = add_key(hub, key, klen, doc))) {
         return pw_error_set(err, PW_ENOMEM, "fullsync of new key \"%.*s\": out of memory",
                             (int)klen, key);
+    } else {
+        durable_touch(hub, k, true);
     }
+    durable_change(hub, peer, k, origin, NULL, &m->id);
     fan_out_fullsync(hub, peer, k, &m->id);
     if (pw_value_kind(&m->id) != PW_NULL)
         send_ack(hub, peer, k, &m->id);
@@ -833,4 +859,270 @@ pw_err pw_hub_peer_receive_keyed(pw_hub *hub, pw_peer *peer, const char *key, si
                                  const uint8_t *p, size_t n, pw_error *err)
 {
     return receive(hub, peer, key, key_len, p, n, err);
+}
+
+/* ---- durable state (persist.h) ----
+ * With sync always, once a turn has accepted a change every frame the hub
+ * sends waits in the durable layer (in order, counted as sent) until
+ * pw_hub_flush has committed the turn: so nothing that shows the change, nor
+ * anything sent after it, leaves before it is stored. */
+
+static int send_or_hold(pw_hub *hub, pw_peer *peer, pw_frame *frame)
+{
+    if (!hub->dur || !pw__durable_holding(hub->dur))
+        return peer->ops->send(peer->transport, peer->conn, frame);
+    if (!pw__durable_hold(hub->dur, peer, frame))
+        return -1;
+    peer->held++;
+    return 0;
+}
+
+static void durable_touch(pw_hub *hub, hub_key *k, bool created)
+{
+    if (hub->dur)
+        pw__durable_touch(hub->dur, k, k->index, &k->doc, k->version, created);
+}
+
+static void durable_change(pw_hub *hub, pw_peer *peer, hub_key *k, uint64_t origin,
+                           const pw_patches *patches, const pw_value *id)
+{
+    if (hub->dur)
+        pw__durable_change(hub->dur, k->index, k->name, k->len, k->version, origin, patches,
+                           &k->doc, peer, id);
+}
+
+static pw_err load_key(const char *key, size_t key_len, pw_value doc, uint64_t version,
+                       void *userdata)
+{
+    pw_hub *hub = userdata;
+    if (find_key(hub, key, key_len)) {
+        pw_value_release(&doc);
+        return PW_EINVAL;
+    }
+    hub_key *k = add_key(hub, key, key_len, doc);
+    if (!k)
+        return PW_ENOMEM;
+    k->version = version;
+    pw__changelog_free(&k->log);
+    pw__changelog_init(&k->log, hub->opts.max_changelog, version);
+    return PW_OK;
+}
+
+pw_err pw_hub_persist(pw_hub *hub, pw_persist *store, const pw_persist_options *opts, pw_error *err)
+{
+    if (hub->dur || hub->nkeys)
+        return pw_error_set(err, PW_EINVAL, "the hub already has state");
+    pw__durable *d = pw__durable_new(store, opts);
+    if (!d)
+        return pw_error_set(err, PW_ENOMEM, "out of memory");
+    int64_t t0 = pw__durable_now_ms();
+    pw_err rc = store->ops->load(store, load_key, hub, err);
+    if (rc) {
+        while (hub->nkeys)
+            free_key(hub->keys[--hub->nkeys]);
+        pw__durable_free(d);
+        return rc;
+    }
+    uint64_t versions = 0;
+    for (size_t i = 0; i < hub->nkeys; i++)
+        versions += hub->keys[i]->version;
+    pw__durable_log(d, false, "loaded %zu key%s (%llu versions in all) in %lld ms", hub->nkeys,
+                    hub->nkeys == 1 ? "" : "s", (unsigned long long)versions,
+                    (long long)(pw__durable_now_ms() - t0));
+    hub->dur = d;
+    return PW_OK;
+}
+
+/* Undoes the turn's changes of k: its document and version before it, or
+ * no key at all (a key created this turn: the last one). */
+static void restore_key(pw_hub *hub, hub_key *k, pw_value *doc, uint64_t version, bool created)
+{
+    for (size_t i = 0; i < hub->npeers; i++) {
+        pw_peer *peer = hub->peers[i];
+        if (k->index >= peer->npkeys)
+            continue;
+        peer_key *pk = &peer->pkeys[k->index];
+        if (created) {
+            peer->unread -= pk->unread;
+            memset(pk, 0, sizeof *pk);
+        } else {
+            pk->confirmed = pk->confirmed < version ? pk->confirmed : version;
+            pk->fullsync = pk->fullsync < version ? pk->fullsync : version;
+        }
+    }
+    if (created) {
+        pw__durable_forget_key(hub->dur, k->index);
+        hub->nkeys--;
+        free_key(k);
+        return;
+    }
+    pw_value_release(&k->doc);
+    k->doc = *doc;
+    *doc = pw_null();
+    k->version = version;
+    frame_set_clear(&k->fullsync);
+    pw__changelog_free(&k->log);
+    pw__changelog_init(&k->log, hub->opts.max_changelog, version);
+}
+
+typedef struct refusal {
+    pw_peer *peer;
+    char *key;
+    size_t key_len;
+    pw_value id;
+} refusal;
+
+static bool add_peer_once(pw_peer ***list, size_t *n, pw_peer *peer)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*list)[i] == peer)
+            return true;
+    pw_peer **l = realloc(*list, (*n + 1) * sizeof **list);
+    if (!l)
+        return false;
+    l[(*n)++] = peer;
+    *list = l;
+    return true;
+}
+
+/* The commit failed (sync always): the turn's changes are undone, what
+ * waited for them is dropped, their senders get an error, and every peer
+ * that lost frames gets FullSyncs of what it may read. */
+static void refuse_turn(pw_hub *hub, const char *why)
+{
+    pw__durable *d = hub->dur;
+    for (size_t i = pw__durable_touched(d); i-- > 0;) {
+        pw_value *doc;
+        uint64_t version;
+        bool created;
+        hub_key *k = pw__durable_touched_at(d, i, &doc, &version, &created);
+        restore_key(hub, k, doc, version, created);
+    }
+    pw_peer **resync = NULL;
+    size_t nresync = 0;
+    bool oom = false;
+    for (size_t i = 0; i < pw__durable_held(d); i++) {
+        void *p;
+        pw_frame *f = pw__durable_held_at(d, i, &p);
+        pw_peer *peer = p;
+        if (!peer)
+            continue;
+        peer->held--;
+        peer->queued -= f->len < peer->queued ? f->len : peer->queued;
+        oom |= !add_peer_once(&resync, &nresync, peer);
+    }
+    size_t n = pw__durable_changes(d);
+    refusal *r = calloc(n ? n : 1, sizeof *r);
+    for (size_t i = 0; r && i < n; i++) {
+        const char *key;
+        const pw_value *id;
+        r[i].peer = pw__durable_change_at(d, i, &key, &r[i].key_len, &id);
+        r[i].key = malloc(r[i].key_len + 1);
+        if (r[i].key)
+            memcpy(r[i].key, key, r[i].key_len);
+        r[i].id = pw_value_retain(*id);
+        hub->m.rejects++;
+        if (r[i].peer)
+            oom |= !add_peer_once(&resync, &nresync, r[i].peer);
+    }
+    pw__durable_end_turn(d, true); /* from here on, sends go out */
+    for (size_t i = 0; r && i < n; i++) {
+        pw_peer *peer = r[i].peer;
+        hub_key *k = r[i].key ? find_key(hub, r[i].key, r[i].key_len) : NULL;
+        pw_value v;
+        if (peer && !peer->closed && r[i].key &&
+            !error_value(r[i].key, r[i].key_len, peer->ingress ? NULL : k, &r[i].id, why, &v)) {
+            route rt = {PW_FRAME_ERROR, r[i].key, r[i].key_len, k ? k->version : 0};
+            pw_frame *f = encode_frame(hub, peer_codec(peer), &v, rt);
+            pw_value_release(&v);
+            deliver(hub, peer, f, true);
+            pw_frame_release(f);
+        }
+        free(r[i].key);
+        pw_value_release(&r[i].id);
+    }
+    free(r);
+    for (size_t i = 0; i < nresync; i++)
+        hub->m.resyncs += send_all_fullsyncs(hub, resync[i]);
+    free(resync);
+    if (oom || !r) /* some peer may have missed its FullSync: it must not stay behind silently */
+        for (size_t i = 0; i < hub->npeers; i++)
+            hub->m.resyncs += send_all_fullsyncs(hub, hub->peers[i]);
+}
+
+static void durable_snapshots(pw_hub *hub)
+{
+    pw__durable *d = hub->dur;
+    for (size_t i = 0; pw__durable_next_snapshot(d, &i); i++) {
+        if (i >= hub->nkeys) {
+            pw__durable_forget_key(d, i);
+            continue;
+        }
+        hub_key *k = hub->keys[i];
+        pw_error err;
+        int64_t t0 = pw__durable_now_ms();
+        if (pw__durable_snapshot(d, i, k->name, k->len, &k->doc, k->version, &err))
+            pw__durable_log(d, true, "snapshot of \"%.*s\" failed: %s", (int)k->len, k->name,
+                            err.msg);
+        int64_t ms = pw__durable_now_ms() - t0;
+        if (ms >= 20)
+            pw__durable_log(d, false, "snapshot of \"%.*s\" at version %llu took %lld ms",
+                            (int)k->len, k->name, (unsigned long long)k->version, (long long)ms);
+    }
+}
+
+pw_err pw_hub_flush(pw_hub *hub)
+{
+    pw__durable *d = hub->dur;
+    if (!d || !pw__durable_due(d, pw__durable_now_ms()))
+        return PW_OK;
+    bool held = pw__durable_holding(d);
+    size_t n = pw__durable_changes(d);
+    pw_error err;
+    pw_error_clear(&err);
+    pw_err rc = pw__durable_commit(d, &err);
+    if (rc) {
+        char why[300];
+        snprintf(why, sizeof why, "change not stored: %s", err.msg);
+        pw__durable_log(d, true, "commit of %zu change%s failed, %s: %s", n, n == 1 ? "" : "s",
+                        held ? "refused to their senders" : "kept in memory until a snapshot",
+                        err.msg);
+        if (held)
+            refuse_turn(hub, why);
+        else
+            pw__durable_end_turn(d, true);
+        return PW_EIO;
+    }
+    for (size_t i = 0; i < pw__durable_held(d); i++) {
+        void *p;
+        pw_frame *f = pw__durable_held_at(d, i, &p);
+        pw_peer *peer = p;
+        if (!peer)
+            continue;
+        peer->held--;
+        if (!peer->closed && peer->ops->send(peer->transport, peer->conn, pw_frame_retain(f)))
+            peer_close(peer, "send failed");
+    }
+    pw__durable_end_turn(d, false);
+    durable_snapshots(hub);
+    return PW_OK;
+}
+
+int pw_hub_flush_ms(const pw_hub *hub)
+{
+    return hub->dur ? pw__durable_next_ms(hub->dur, pw__durable_now_ms()) : -1;
+}
+
+/* Closing: what was accepted and not yet written is written (nobody waits
+ * for it any more: the peers are gone). */
+static void durable_close(pw_hub *hub)
+{
+    pw__durable *d = hub->dur;
+    if (!d)
+        return;
+    pw_error err;
+    if (pw__durable_changes(d) && pw__durable_commit(d, &err))
+        pw__durable_log(d, true, "last commit failed: %s", err.msg);
+    pw__durable_free(d);
+    hub->dur = NULL;
 }
