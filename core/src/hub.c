@@ -463,10 +463,18 @@ pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value d
     return PW_OK;
 }
 
+static pw_frame *committed_fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c);
+
 pw_frame *pw_hub_fullsync_frame(pw_hub *hub, const char *key, size_t key_len, const pw_codec *codec)
 {
     hub_key *k = find_key(hub, key, key_len);
-    return k ? pw_frame_retain(fullsync_frame(hub, k, codec ? codec : &pw_codec_json)) : NULL;
+    if (!k)
+        return NULL;
+    const pw_codec *c = codec ? codec : &pw_codec_json;
+    /* with durable sync, what is published is what is stored */
+    if (hub->dur && pw__durable_holding(hub->dur))
+        return committed_fullsync_frame(hub, k, c);
+    return pw_frame_retain(fullsync_frame(hub, k, c));
 }
 
 const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len, uint64_t *version)
@@ -859,6 +867,31 @@ pw_err pw_hub_peer_receive_keyed(pw_hub *hub, pw_peer *peer, const char *key, si
                                  const uint8_t *p, size_t n, pw_error *err)
 {
     return receive(hub, peer, key, key_len, p, n, err);
+}
+
+/* The FullSync of k as it was before this turn's uncommitted changes (a new
+ * reference; NULL for a key created this turn, or out of memory). */
+static pw_frame *committed_fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c)
+{
+    for (size_t i = 0; i < pw__durable_touched(hub->dur); i++) {
+        pw_value *doc;
+        uint64_t version;
+        bool created;
+        if (pw__durable_touched_at(hub->dur, i, &doc, &version, &created) != k)
+            continue;
+        if (created)
+            return NULL;
+        hub_key old = *k; /* the name, with the stored document and version */
+        old.doc = *doc;
+        old.version = version;
+        pw_value v;
+        if (fullsync_value(&old, NULL, &v))
+            return NULL;
+        pw_frame *f = encode_frame(hub, c, &v, route_of(&old, PW_FRAME_FULLSYNC));
+        pw_value_release(&v);
+        return f;
+    }
+    return pw_frame_retain(fullsync_frame(hub, k, c));
 }
 
 /* ---- durable state (persist.h) ----
