@@ -60,6 +60,9 @@ static const char usage[] =
     "  --max-values N          refuse messages of more than N values (default 16777216)\n"
     "  --max-decoded-ratio N   refuse messages that would take more than N bytes of\n"
     "                          memory per byte received to decode (default 48)\n"
+    "  --max-readonly-bytes N  with --token-file: a message for a key the peer may\n"
+    "                          not write is refused before decoding when it is a\n"
+    "                          change or larger than N (default 65536)\n"
     "  --max-connections N     sockets held at once, WebSocket, HTTP or half-open\n"
     "                          (default: the descriptor limit, raised to its hard\n"
     "                          limit at start, less 64); more are closed on accept\n"
@@ -125,6 +128,7 @@ typedef struct serve_opts {
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     size_t max_message_bytes, max_queue_bytes, max_values, max_decoded_ratio;
     size_t max_connections, max_per_address;
+    size_t max_readonly_bytes;
     uint32_t max_depth;
     const char *states[64];
     int nstates;
@@ -287,6 +291,11 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
                    0) {
             if (r < 0 ||
                 (status = parse_size(c, "--max-decoded-ratio", v, &o->max_decoded_ratio)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--max-readonly-bytes", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 || (status = parse_size(c, "--max-readonly-bytes", v,
+                                              &o->max_readonly_bytes)) != CLI_OK)
                 return status;
         } else if ((r = cli_option_value(c, "--max-connections", argc, argv, &i, &v, &status)) !=
                    0) {
@@ -477,6 +486,8 @@ int cmd_serve(int argc, char **argv)
         ho.limits.max_values = o.max_values;
     if (o.max_decoded_ratio)
         ho.limits.max_decoded_ratio = o.max_decoded_ratio;
+    if (o.max_readonly_bytes)
+        ho.max_readonly_bytes = o.max_readonly_bytes;
 
     access_table *acl = NULL;
     if (o.token_file) {

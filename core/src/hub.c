@@ -16,6 +16,7 @@
 #include "patchwire/msg.h"
 
 #include "changelog.h"
+#include "peek.h"
 #include "strtab.h"
 
 /* Distinct codecs one change can be encoded for. */
@@ -84,6 +85,7 @@ void pw_hub_options_init(pw_hub_options *opts)
     opts->max_queue_bytes = (size_t)8 << 20;
     opts->overflow = PW_OVERFLOW_RESYNC;
     opts->max_changelog = 1024;
+    opts->max_readonly_bytes = 65536;
 }
 
 pw_hub *pw_hub_new(const pw_hub_options *opts)
@@ -769,6 +771,50 @@ static void receive_resync(pw_hub *hub, pw_peer *peer, const char *key, size_t k
     hub->m.resyncs++;
 }
 
+/* Access before work (with an access hook): a message whose key, read in
+ * place, the peer may not write is refused before it is decoded, unless it
+ * is no larger than max_readonly_bytes and not a change (a resync of a key
+ * it reads); so is a message over that size whose type and key cannot be
+ * read in place. True: refused and answered. */
+static bool refused_undecoded(pw_hub *hub, pw_peer *peer, const pw_codec *c, const uint8_t *p,
+                              size_t n, const char *want_key, size_t want_len, pw_error *err)
+{
+    pw__peek pk;
+    pw__peek_msg(c, p, n, &pk);
+    const char *key = want_key ? want_key : pk.key;
+    size_t klen = want_key ? want_len : pk.key_len;
+    size_t small = hub->opts.max_readonly_bytes;
+    bool change = pk.type && ((pk.type_len == 7 && memcmp(pk.type, "patches", 7) == 0) ||
+                              (pk.type_len == 8 && memcmp(pk.type, "fullsync", 8) == 0));
+    if (!key) {
+        if (n <= small)
+            return false;
+        pw_error_set(err, PW_EMSG,
+                     "message of %zu bytes: past %zu bytes, \"type\" and \"key\" must be "
+                     "plain strings",
+                     n, small);
+    } else if (may(hub, peer, key, klen, PW_ACCESS_WRITE)) {
+        return false;
+    } else if (change) {
+        pw_error_set(err, PW_EDENIED, "%.*s for \"%.*s\": write denied", (int)pk.type_len, pk.type,
+                     (int)klen, key);
+    } else if (n <= small) {
+        return false;
+    } else {
+        pw_error_set(err, PW_EDENIED, "message of %zu bytes for \"%.*s\": write denied, limit %zu",
+                     n, (int)klen, key, small);
+    }
+    hub->m.refused_undecoded++;
+    pw_value id = pw_null();
+    if (pk.id && pw_string_new(&id, pk.id, pk.id_len))
+        id = pw_null();
+    else if (pk.has_id_int)
+        id = pw_int(pk.id_int);
+    reject(hub, peer, key, klen, pw_value_kind(&id) != PW_NULL ? &id : NULL, err);
+    pw_value_release(&id);
+    return true;
+}
+
 /* One message; want_key: the key the channel it came on names (NULL: any). */
 static pw_err receive(pw_hub *hub, pw_peer *peer, const char *want_key, size_t want_len,
                       const uint8_t *p, size_t n, pw_error *err)
@@ -792,6 +838,8 @@ static pw_err receive(pw_hub *hub, pw_peer *peer, const char *want_key, size_t w
                      hub->opts.limits.max_input_bytes);
         return reject(hub, peer, want_key, want_len, NULL, err);
     }
+    if (hub->opts.access && refused_undecoded(hub, peer, c, p, n, want_key, want_len, err))
+        return err->code;
     pw_value v;
     if (c->decode(p, n, &hub->opts.limits, &v, err))
         return reject(hub, peer, want_key, want_len, NULL, err);

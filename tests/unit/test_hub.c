@@ -770,3 +770,130 @@ Test(hub, random_sequential_edits_leave_every_peer_equal_to_the_hub)
     for (uint64_t seed = 1; seed <= 40; seed++)
         random_run(seed * 0x9E3779B97F4A7C15u);
 }
+
+/* ---- access before work ---- */
+
+/* A patches message of about `bytes` bytes: its data a long array of
+ * zeros; data_first puts "data" before "type" and "key". */
+static pw_buf big_patches(const char *key, size_t bytes, bool data_first)
+{
+    pw_buf b = {0};
+    char head[128];
+    snprintf(head, sizeof head, "\"type\":\"patches\",\"key\":\"%s\",\"id\":\"e1\"", key);
+    const char *add = "{\"op\":\"add\",\"path\":[\"z\"],\"value\":[0";
+    cr_assert_eq(pw_buf_append(&b, "{", 1), PW_OK);
+    if (!data_first) {
+        cr_assert_eq(pw_buf_append(&b, head, strlen(head)), PW_OK);
+        cr_assert_eq(pw_buf_append(&b, ",", 1), PW_OK);
+    }
+    cr_assert_eq(pw_buf_append(&b, "\"data\":[", 8), PW_OK);
+    cr_assert_eq(pw_buf_append(&b, add, strlen(add)), PW_OK);
+    while (b.len < bytes)
+        cr_assert_eq(pw_buf_append(&b, ",0,0,0,0,0,0,0,0", 16), PW_OK);
+    cr_assert_eq(pw_buf_append(&b, "]}]", 3), PW_OK);
+    if (data_first) {
+        cr_assert_eq(pw_buf_append(&b, ",", 1), PW_OK);
+        cr_assert_eq(pw_buf_append(&b, head, strlen(head)), PW_OK);
+    }
+    cr_assert_eq(pw_buf_append(&b, "}", 1), PW_OK);
+    return b;
+}
+
+Test(hub, a_change_a_peer_may_not_write_is_refused_before_decoding)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.access = access_rule;
+    start(&o);
+    set_state("k", "{\"v\":0}");
+    tpeer ro, w;
+    peer_open(&ro, "ro-1", &pw_codec_json);
+    peer_open(&w, "w", &pw_codec_json);
+    drain(&ro), drain(&w);
+    for (int first = 0; first < 2; first++) {
+        pw_buf b = big_patches("k", (size_t)1 << 20, first);
+        pw_error err;
+        cr_assert_eq(pw_inproc_send(ro.conn, b.data, b.len, &err), PW_EDENIED);
+        cr_assert_str_eq(err.msg, "patches for \"k\": write denied");
+        pw_buf_free(&b);
+    }
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.refused_undecoded, 2);
+    cr_assert_eq(m.rejects, 2);
+    drain(&ro);
+    cr_assert_eq(ro.errors, 2);
+    cr_assert(contains(&ro.seen, "\"id\":\"e1\""), "the error names the refused change");
+    assert_equal_hub(&ro, "k");
+    assert_hub_is("k", "{\"v\":0}", 1);
+    /* a writer's large change is decoded and applied as before */
+    pw_buf b = big_patches("k", (size_t)1 << 20, true);
+    cr_assert_eq(pw_inproc_send(w.conn, b.data, b.len, NULL), PW_OK);
+    pw_buf_free(&b);
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.refused_undecoded, 2);
+    drain(&ro);
+    assert_equal_hub(&ro, "k");
+    peer_close(&ro), peer_close(&w);
+    stop();
+}
+
+Test(hub, a_msgpack_change_a_peer_may_not_write_is_refused_before_decoding)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.access = access_rule;
+    start(&o);
+    set_state("k", "{\"v\":0}");
+    tpeer ro;
+    peer_open(&ro, "ro-1", &pw_codec_msgpack);
+    drain(&ro);
+    pw_buf json = big_patches("k", 200000, true);
+    pw_value v;
+    cr_assert_eq(pw_codec_json.decode(json.data, json.len, NULL, &v, NULL), PW_OK);
+    pw_buf_free(&json);
+    cr_assert_eq(peer_send_value(&ro, &v, NULL), PW_EDENIED);
+    pw_value_release(&v);
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.refused_undecoded, 1);
+    drain(&ro);
+    cr_assert_eq(ro.errors, 1);
+    assert_equal_hub(&ro, "k");
+    peer_close(&ro);
+    stop();
+}
+
+Test(hub, a_reader_may_resync_but_not_send_large_messages_or_hide_the_key)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.access = access_rule;
+    o.max_readonly_bytes = 1000;
+    start(&o);
+    set_state("k", "{\"v\":0}");
+    tpeer ro, w;
+    peer_open(&ro, "ro-1", &pw_codec_json);
+    peer_open(&w, "w", &pw_codec_json);
+    drain(&ro), drain(&w);
+    cr_assert_eq(peer_send(&ro, "{\"type\":\"resync\",\"key\":\"k\"}"), PW_OK);
+    drain(&ro);
+    cr_assert_eq(ro.fullsyncs, 2);
+    char big[2048];
+    snprintf(big, sizeof big, "{\"type\":\"resync\",\"key\":\"k\",\"pad\":\"%01500d\"}", 0);
+    cr_assert_eq(pw_inproc_send(ro.conn, (const uint8_t *)big, strlen(big), NULL), PW_EDENIED);
+    /* an escaped type or key cannot be read in place: refused past the size */
+    snprintf(big, sizeof big, "{\"type\":\"patches\",\"key\":\"\\u006b\",\"pad\":\"%01500d\"}", 0);
+    cr_assert_eq(pw_inproc_send(w.conn, (const uint8_t *)big, strlen(big), NULL), PW_EMSG);
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.refused_undecoded, 2);
+    /* and below it, decoded as before */
+    const char *escaped = "{\"type\":\"patch\\u0065s\",\"key\":\"\\u006b\",\"data\":["
+                          "{\"op\":\"replace\",\"path\":[\"v\"],\"value\":1}]}";
+    cr_assert_eq(pw_inproc_send(w.conn, (const uint8_t *)escaped, strlen(escaped), NULL), PW_OK);
+    drain(&ro);
+    assert_equal_hub(&ro, "k");
+    peer_close(&ro), peer_close(&w);
+    stop();
+}

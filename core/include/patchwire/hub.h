@@ -73,6 +73,12 @@ typedef struct pw_hub_options {
      * edits (proto/SPEC.md, "Versions and convergence"); default 1,024. A
      * change built on an older version is treated as overlapping. */
     size_t max_changelog;
+    /* With an access hook: the largest message a peer may send for a key it
+     * may not write (a resync), and the largest whose "type" and "key" need
+     * not be plain strings near its top. Past it, or when it is a change of
+     * such a key, the message is refused before it is decoded (the key is
+     * read in place). Default 64 KiB. */
+    size_t max_readonly_bytes;
 } pw_hub_options;
 
 void pw_hub_options_init(pw_hub_options *opts);
@@ -162,7 +168,8 @@ typedef struct pw_hub_metrics {
     uint64_t rejects;   /* messages refused (malformed, denied, failed to apply, limits) */
     uint64_t resyncs;   /* FullSyncs sent to bring a peer back in line */
     uint64_t overflows; /* queues dropped for a FullSync, or peers closed, on overflow */
-    uint64_t reserved[8];
+    uint64_t refused_undecoded; /* refused before decoding: no write access (or unreadable) */
+    uint64_t reserved[7];
 } pw_hub_metrics;
 
 void pw_hub_metrics_get(const pw_hub *hub, pw_hub_metrics *out);
