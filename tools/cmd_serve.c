@@ -63,6 +63,9 @@ static const char usage[] =
     "  --max-readonly-bytes N  with --token-file: a message for a key the peer may\n"
     "                          not write is refused before decoding when it is a\n"
     "                          change or larger than N (default 65536)\n"
+    "  --resync-interval-ms N  one FullSync per peer and key in N ms for what it\n"
+    "                          asks (resync, refused messages); more are held and\n"
+    "                          sent once at the end (default 1000)\n"
     "  --max-connections N     sockets held at once, WebSocket, HTTP or half-open\n"
     "                          (default: the descriptor limit, raised to its hard\n"
     "                          limit at start, less 64); more are closed on accept\n"
@@ -128,7 +131,7 @@ typedef struct serve_opts {
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     size_t max_message_bytes, max_queue_bytes, max_values, max_decoded_ratio;
     size_t max_connections, max_per_address;
-    size_t max_readonly_bytes;
+    size_t max_readonly_bytes, resync_interval_ms;
     uint32_t max_depth;
     const char *states[64];
     int nstates;
@@ -297,6 +300,13 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             if (r < 0 || (status = parse_size(c, "--max-readonly-bytes", v,
                                               &o->max_readonly_bytes)) != CLI_OK)
                 return status;
+        } else if ((r = cli_option_value(c, "--resync-interval-ms", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 || (status = parse_size(c, "--resync-interval-ms", v,
+                                              &o->resync_interval_ms)) != CLI_OK)
+                return status;
+            if (o->resync_interval_ms > 3600000)
+                return cli_usage_error(c, "--resync-interval-ms: at most 3600000, not '%s'", v);
         } else if ((r = cli_option_value(c, "--max-connections", argc, argv, &i, &v, &status)) !=
                    0) {
             if (r < 0 ||
@@ -409,10 +419,12 @@ static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, pw_ws_serv
 /* Services the transports until a signal (the one that can wait waits,
  * woken by the other; nanomsg, polled between turns, keeps waits short),
  * then closes every connection cleanly (bounded). */
-static void run(pw_ws_server *s, void *mqtt, serve_nn *nn)
+static void run(pw_hub *hub, pw_ws_server *s, void *mqtt, serve_nn *nn)
 {
     int most = nn ? 2 : 250;
     while (!stop_signal) {
+        if (!s)
+            pw_hub_service(hub); /* the WebSocket server's service does it otherwise */
 #ifdef PW_HAVE_MQTT
         if (mqtt) {
             int next = pw_mqtt_server_next_ms(mqtt);
@@ -488,6 +500,8 @@ int cmd_serve(int argc, char **argv)
         ho.limits.max_decoded_ratio = o.max_decoded_ratio;
     if (o.max_readonly_bytes)
         ho.max_readonly_bytes = o.max_readonly_bytes;
+    if (o.resync_interval_ms)
+        ho.resync_interval_ms = (uint32_t)o.resync_interval_ms;
 
     access_table *acl = NULL;
     if (o.token_file) {
@@ -559,7 +573,7 @@ int cmd_serve(int argc, char **argv)
             printf("patchwire serve: %s topics %sKEY/state|patches|edit|error\n", o.mq.url,
                    o.mq.prefix ? o.mq.prefix : "patchwire/");
         fflush(stdout);
-        run(server, mqtt, nn);
+        run(hub, server, mqtt, nn);
         log_line(PW_WS_LOG_INFO, stop_signal == SIGINT ? "interrupted, stopped" : "stopped", &o);
     }
 #ifdef PW_HAVE_MQTT

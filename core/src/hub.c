@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "patchwire/buf.h"
 #include "patchwire/msg.h"
@@ -46,6 +47,9 @@ typedef struct peer_key {
     uint64_t confirmed; /* changes up to this version are in the peer's edits */
     uint64_t fullsync;  /* version of the last FullSync sent to the peer */
     uint64_t mark;      /* receipts: frames sent to the peer up to that FullSync */
+    uint64_t resync_at; /* ms: the last FullSync it asked for was sent then */
+    bool resynced;      /* resync_at is set */
+    bool resync_due;    /* one more asked for: sent at resync_at + the interval */
 } peer_key;
 
 struct pw_peer {
@@ -73,6 +77,7 @@ struct pw_hub {
     size_t npeers, cappeers;
     pw_buf scratch;
     uint64_t next_peer_id;
+    size_t resyncs_due; /* peer keys with resync_due */
     pw_hub_metrics m;
 };
 
@@ -86,6 +91,7 @@ void pw_hub_options_init(pw_hub_options *opts)
     opts->overflow = PW_OVERFLOW_RESYNC;
     opts->max_changelog = 1024;
     opts->max_readonly_bytes = 65536;
+    opts->resync_interval_ms = 1000;
 }
 
 pw_hub *pw_hub_new(const pw_hub_options *opts)
@@ -389,6 +395,88 @@ static uint64_t send_all_fullsyncs(pw_hub *hub, pw_peer *peer)
     return sent;
 }
 
+/* ---- FullSyncs a peer asks for, at most one per key per interval ---- */
+
+static uint64_t now_ms(const pw_hub *hub)
+{
+    if (hub->opts.clock)
+        return hub->opts.clock(hub->opts.clock_userdata);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void resync_sent(pw_peer *peer, const hub_key *k, uint64_t now)
+{
+    peer_key *pk = pkey(peer, k);
+    if (pk) {
+        pk->resynced = true;
+        pk->resync_at = now;
+    }
+}
+
+/* A FullSync of k the peer asked for: now, or at the end of the interval
+ * since the last one (once, however often it asks meanwhile). */
+static void resync_key(pw_hub *hub, pw_peer *peer, hub_key *k)
+{
+    uint64_t now = now_ms(hub), every = hub->opts.resync_interval_ms;
+    peer_key *pk = peer->ingress || !every ? NULL : pkey(peer, k);
+    if (pk && pk->resynced && now - pk->resync_at < every) {
+        hub->m.resyncs_held++;
+        if (!pk->resync_due) {
+            pk->resync_due = true;
+            hub->resyncs_due++;
+        }
+        return;
+    }
+    send_fullsync(hub, peer, k, false);
+    hub->m.resyncs++;
+    if (pk)
+        resync_sent(peer, k, now);
+}
+
+static void resync_cancel(pw_hub *hub, peer_key *pk)
+{
+    if (pk->resync_due) {
+        pk->resync_due = false;
+        hub->resyncs_due--;
+    }
+}
+
+/* Sends the held FullSyncs that are due; returns the ms until the next one
+ * (or -1). A peer that is behind gets every key when it drains anyway. */
+static int send_due_resyncs(pw_hub *hub, uint64_t now)
+{
+    uint64_t every = hub->opts.resync_interval_ms, next = UINT64_MAX;
+    for (size_t i = 0; i < hub->npeers && hub->resyncs_due; i++) {
+        pw_peer *peer = hub->peers[i];
+        for (size_t j = 0; j < peer->npkeys && j < hub->nkeys; j++) {
+            peer_key *pk = &peer->pkeys[j];
+            if (!pk->resync_due)
+                continue;
+            uint64_t at = pk->resync_at + every;
+            if (now < at && !peer->closed && !peer->behind) {
+                next = at - now < next ? at - now : next;
+                continue;
+            }
+            resync_cancel(hub, pk);
+            hub_key *k = hub->keys[j];
+            if (peer->closed || peer->behind || !may(hub, peer, k->name, k->len, PW_ACCESS_READ))
+                continue;
+            send_fullsync(hub, peer, k, false);
+            hub->m.resyncs++;
+            resync_sent(peer, k, now);
+        }
+    }
+    return next == UINT64_MAX ? -1 : next > INT32_MAX ? INT32_MAX : (int)next;
+}
+
+int pw_hub_service(pw_hub *hub)
+{
+    uint64_t now = now_ms(hub);
+    return hub->resyncs_due ? send_due_resyncs(hub, now) : -1;
+}
+
 /* Sends msg (the wire tree of a change of k) to every peer but `from` that
  * may read k, encoding it once per codec; set holds the encodings. */
 static void fan_out(pw_hub *hub, const pw_peer *from, const hub_key *k, frame_set *set,
@@ -569,6 +657,8 @@ pw_peer *pw_hub_ingress_join(pw_hub *hub, const pw_transport_ops *ops, void *tra
 
 void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer)
 {
+    for (size_t j = 0; j < peer->npkeys && hub->resyncs_due; j++)
+        resync_cancel(hub, &peer->pkeys[j]);
     size_t i = peer->index;
     hub->peers[i] = hub->peers[--hub->npeers];
     hub->peers[i]->index = i;
@@ -632,10 +722,8 @@ static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, c
         deliver(hub, peer, f, false);
         pw_frame_release(f);
     }
-    if (k && !peer->closed && !peer->behind) {
-        send_fullsync(hub, peer, k, false);
-        hub->m.resyncs++;
-    }
+    if (k && !peer->closed && !peer->behind)
+        resync_key(hub, peer, k);
     return err->code;
 }
 
@@ -730,10 +818,8 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     fan_out_patches(hub, peer, k, &m->patches, &m->id);
     if (has_base || pw_value_kind(&m->id) != PW_NULL)
         send_ack(hub, peer, k, &m->id);
-    if (resync && !peer->closed && !peer->behind && may(hub, peer, key, klen, PW_ACCESS_READ)) {
-        send_fullsync(hub, peer, k, false);
-        hub->m.resyncs++;
-    }
+    if (resync && !peer->closed && !peer->behind && may(hub, peer, key, klen, PW_ACCESS_READ))
+        resync_key(hub, peer, k);
     return PW_OK;
 }
 
@@ -767,8 +853,7 @@ static void receive_resync(pw_hub *hub, pw_peer *peer, const char *key, size_t k
     hub_key *k = find_key(hub, key, klen);
     if (!k || !may(hub, peer, key, klen, PW_ACCESS_READ))
         return;
-    send_fullsync(hub, peer, k, false);
-    hub->m.resyncs++;
+    resync_key(hub, peer, k);
 }
 
 /* Access before work (with an access hook): a message whose key, read in

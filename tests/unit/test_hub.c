@@ -27,10 +27,24 @@ typedef struct tpeer {
 
 static pw_hub *hub;
 static pw_inproc *ip;
+static uint64_t fake_now; /* the hub's clock, in ms: tests move it */
+
+static uint64_t fake_clock(void *userdata)
+{
+    (void)userdata;
+    return fake_now;
+}
 
 static void start(const pw_hub_options *opts)
 {
-    hub = pw_hub_new(opts);
+    pw_hub_options o;
+    if (opts)
+        o = *opts;
+    else
+        pw_hub_options_init(&o);
+    o.clock = fake_clock;
+    fake_now = 1000000;
+    hub = pw_hub_new(&o);
     cr_assert(hub);
     ip = pw_inproc_new(hub);
     cr_assert(ip);
@@ -712,6 +726,8 @@ static void random_run(uint64_t seed)
         peer_open(&p[i], "", i % 2 ? &pw_codec_msgpack : &pw_codec_json);
     int sent = 0, broken = 0;
     for (int step = 0; step < 400; step++) {
+        fake_now += randdoc_below(100); /* some FullSyncs are held, some not */
+        pw_hub_service(hub);
         tpeer *q = &p[randdoc_below(N)];
         if (pw_inproc_pending(q->conn)) {
             peer_drain(q, 1 + randdoc_below(3));
@@ -753,6 +769,8 @@ static void random_run(uint64_t seed)
         pw_value_release(&wire);
         pw_msg_clear(&m);
     }
+    fake_now += 1000;
+    cr_assert_eq(pw_hub_service(hub), -1, "every held FullSync is sent");
     for (int i = 0; i < N; i++) {
         drain(&p[i]);
         assert_equal_hub(&p[i], "doc");
@@ -895,5 +913,85 @@ Test(hub, a_reader_may_resync_but_not_send_large_messages_or_hide_the_key)
     drain(&ro);
     assert_equal_hub(&ro, "k");
     peer_close(&ro), peer_close(&w);
+    stop();
+}
+
+/* ---- FullSyncs asked for, at most one per key per interval ---- */
+
+Test(hub, resyncs_asked_for_in_an_interval_are_sent_once_at_its_end)
+{
+    start(NULL);
+    set_state("k", "{\"v\":0}");
+    set_state("other", "{}");
+    tpeer p, w;
+    peer_open(&p, "p", &pw_codec_json);
+    peer_open(&w, "w", &pw_codec_msgpack);
+    drain(&p), drain(&w);
+    cr_assert_eq(pw_hub_service(hub), -1);
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(peer_send(&p, "{\"type\":\"resync\",\"key\":\"k\"}"), PW_OK);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 3, "the two on join, one for the first resync");
+    /* another key is not held by this one */
+    cr_assert_eq(peer_send(&p, "{\"type\":\"resync\",\"key\":\"other\"}"), PW_OK);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 4);
+    cr_assert_eq(peer_send(&w, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                               "{\"op\":\"replace\",\"path\":[\"v\"],\"value\":1}]}"),
+                 PW_OK);
+    fake_now += 400;
+    cr_assert_eq(pw_hub_service(hub), 600);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 4);
+    fake_now += 600;
+    cr_assert_eq(pw_hub_service(hub), -1);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 5, "the 49 held ones went out as one");
+    assert_equal_hub(&p, "k");
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.resyncs_held, 49);
+    cr_assert_eq(m.resyncs, 3);
+    /* a new interval starts with the one just sent */
+    cr_assert_eq(peer_send(&p, "{\"type\":\"resync\",\"key\":\"k\"}"), PW_OK);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 5);
+    peer_close(&p), peer_close(&w);
+    stop();
+}
+
+Test(hub, refused_messages_get_every_error_and_one_fullsync_per_interval)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.resync_interval_ms = 5000;
+    start(&o);
+    set_state("k", "{\"v\":0}");
+    tpeer p, w;
+    peer_open(&p, "p", &pw_codec_msgpack);
+    peer_open(&w, "w", &pw_codec_json);
+    drain(&p), drain(&w);
+    for (int i = 0; i < 20; i++)
+        cr_assert_lt(peer_send(&p, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                                   "{\"op\":\"remove\",\"path\":[\"nowhere\",\"x\"]}]}"),
+                     0);
+    cr_assert_eq(peer_send(&w, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                               "{\"op\":\"replace\",\"path\":[\"v\"],\"value\":2}]}"),
+                 PW_OK);
+    drain(&p);
+    cr_assert_eq(p.errors, 20);
+    cr_assert_eq(p.fullsyncs, 2);
+    fake_now += 5000;
+    pw_hub_service(hub);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 3);
+    assert_equal_hub(&p, "k");
+    /* a peer that leaves with one held leaves nothing behind */
+    cr_assert_lt(peer_send(&p, "{\"type\":\"patches\",\"key\":\"k\",\"data\":5}"), 0);
+    cr_assert_lt(peer_send(&p, "{\"type\":\"patches\",\"key\":\"k\",\"data\":5}"), 0);
+    peer_close(&p);
+    fake_now += 5000;
+    cr_assert_eq(pw_hub_service(hub), -1);
+    peer_close(&w);
     stop();
 }

@@ -79,6 +79,16 @@ typedef struct pw_hub_options {
      * such a key, the message is refused before it is decoded (the key is
      * read in place). Default 64 KiB. */
     size_t max_readonly_bytes;
+    /* At most one FullSync per peer and key in this many milliseconds for
+     * what a peer asks (a resync, a refused message, a change that crossed
+     * another): the error still goes out at once, the FullSync waits for
+     * the end of the interval (pw_hub_service) and is sent once however
+     * often it was asked for. 0: no limit. An ingress is not limited (its
+     * answers go to every device behind it). Default 1,000. */
+    uint32_t resync_interval_ms;
+    /* Milliseconds on a monotonic clock; NULL: CLOCK_MONOTONIC. */
+    uint64_t (*clock)(void *userdata);
+    void *clock_userdata;
 } pw_hub_options;
 
 void pw_hub_options_init(pw_hub_options *opts);
@@ -106,6 +116,11 @@ pw_frame *pw_hub_fullsync_frame(pw_hub *hub, const char *key, size_t key_len, co
 /* The limits the hub decodes peer messages with (its options' limits), for
  * transports that bound a message before it reaches the hub. */
 const pw_limits *pw_hub_limits(const pw_hub *hub);
+
+/* Does what is due: FullSyncs held back by resync_interval_ms. Call it
+ * from the loop that owns the hub; returns the milliseconds until it has
+ * something to do again, or -1 when nothing waits. */
+int pw_hub_service(pw_hub *hub);
 
 /* ---- peer events, reported by transports ---- */
 
@@ -169,7 +184,8 @@ typedef struct pw_hub_metrics {
     uint64_t resyncs;   /* FullSyncs sent to bring a peer back in line */
     uint64_t overflows; /* queues dropped for a FullSync, or peers closed, on overflow */
     uint64_t refused_undecoded; /* refused before decoding: no write access (or unreadable) */
-    uint64_t reserved[7];
+    uint64_t resyncs_held;      /* FullSyncs asked for within resync_interval_ms (coalesced) */
+    uint64_t reserved[6];
 } pw_hub_metrics;
 
 void pw_hub_metrics_get(const pw_hub *hub, pw_hub_metrics *out);
