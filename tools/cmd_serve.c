@@ -66,6 +66,8 @@ static const char usage[] =
     "  --resync-interval-ms N  one FullSync per peer and key in N ms for what it\n"
     "                          asks (resync, refused messages); more are held and\n"
     "                          sent once at the end (default 1000)\n"
+    "  --max-state-bytes N     refuse a peer's change that would take a key's state\n"
+    "                          past N bytes of JSON (default 64 MiB)\n"
     "  --max-connections N     sockets held at once, WebSocket, HTTP or half-open\n"
     "                          (default: the descriptor limit, raised to its hard\n"
     "                          limit at start, less 64); more are closed on accept\n"
@@ -131,7 +133,7 @@ typedef struct serve_opts {
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     size_t max_message_bytes, max_queue_bytes, max_values, max_decoded_ratio;
     size_t max_connections, max_per_address;
-    size_t max_readonly_bytes, resync_interval_ms;
+    size_t max_readonly_bytes, resync_interval_ms, max_state_bytes;
     uint32_t max_depth;
     const char *states[64];
     int nstates;
@@ -307,6 +309,11 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
                 return status;
             if (o->resync_interval_ms > 3600000)
                 return cli_usage_error(c, "--resync-interval-ms: at most 3600000, not '%s'", v);
+        } else if ((r = cli_option_value(c, "--max-state-bytes", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-state-bytes", v, &o->max_state_bytes)) != CLI_OK)
+                return status;
         } else if ((r = cli_option_value(c, "--max-connections", argc, argv, &i, &v, &status)) !=
                    0) {
             if (r < 0 ||
@@ -502,6 +509,8 @@ int cmd_serve(int argc, char **argv)
         ho.max_readonly_bytes = o.max_readonly_bytes;
     if (o.resync_interval_ms)
         ho.resync_interval_ms = (uint32_t)o.resync_interval_ms;
+    if (o.max_state_bytes)
+        ho.max_state_bytes = o.max_state_bytes;
 
     access_table *acl = NULL;
     if (o.token_file) {

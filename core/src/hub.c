@@ -37,6 +37,9 @@ typedef struct hub_key {
     uint64_t version;
     frame_set fullsync; /* the FullSync of (doc, version), cleared on change */
     size_t index;       /* in hub->keys, and in each peer's pkeys */
+    size_t size;        /* JSON bytes of doc when measured (0: not yet) */
+    size_t grown;       /* bytes of the changes that may grow it, accepted since */
+    size_t churn;       /* bytes of every change accepted since */
     pw__changelog log;
 } hub_key;
 
@@ -92,6 +95,7 @@ void pw_hub_options_init(pw_hub_options *opts)
     opts->max_changelog = 1024;
     opts->max_readonly_bytes = 65536;
     opts->resync_interval_ms = 1000;
+    opts->max_state_bytes = (size_t)64 << 20;
 }
 
 pw_hub *pw_hub_new(const pw_hub_options *opts)
@@ -225,6 +229,7 @@ static void replace_doc(hub_key *k, pw_value doc, uint64_t origin)
     pw_value_release(&k->doc);
     k->doc = doc;
     k->version++;
+    k->size = k->grown = k->churn = 0;
     frame_set_clear(&k->fullsync);
     pw_value root = pw_null();
     pw__touched_root(&root); /* a null (out of memory) forgets the log */
@@ -292,6 +297,8 @@ static pw_frame *fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c)
         return NULL;
     pw_frame *f = frame_set_get(hub, &k->fullsync, c, &v, route_of(k, PW_FRAME_FULLSYNC));
     pw_value_release(&v);
+    if (f && c == &pw_codec_json) /* the state's size, measured for free */
+        k->size = f->len, k->grown = k->churn = 0;
     return f;
 }
 
@@ -759,9 +766,79 @@ static uint64_t origin_of(pw_hub *hub, const pw_peer *peer, const pw_value *id)
     return pw__str_hash(s, (size_t)(colon - s)) | (1ull << 63); /* apart from peer ids */
 }
 
+/* ---- the size of a key's state ---- */
+
+/* Measures k's state exactly: its JSON FullSync, encoded (and kept for
+ * the joiners of this version) if it is not yet. */
+static size_t state_measure(pw_hub *hub, hub_key *k)
+{
+    pw_frame *f = fullsync_frame(hub, k, &pw_codec_json);
+    return f ? f->len : SIZE_MAX;
+}
+
+static bool has_op(const pw_patches *p, pw_op op)
+{
+    for (size_t i = 0; i < p->len; i++)
+        if (p->items[i].op == op)
+            return true;
+    return false;
+}
+
+static bool grows(const pw_patches *p)
+{
+    for (size_t i = 0; i < p->len; i++)
+        if (p->items[i].op != PW_OP_REMOVE && p->items[i].op != PW_OP_TEST)
+            return true;
+    return false;
+}
+
+/* Whether a change of n bytes (the message) fits k's state bound. A copy
+ * (RFC 6902) adds what it copies, not what was sent: its result is
+ * measured on a snapshot. Only removals: the state does not grow. */
+static pw_err state_room(pw_hub *hub, hub_key *k, const pw_patches *patches, size_t n,
+                         pw_error *err)
+{
+    size_t max = hub->opts.max_state_bytes;
+    size_t size = 0;
+    bool fits = true;
+    if (has_op(patches, PW_OP_COPY)) {
+        pw_value snap = pw_value_retain(k->doc);
+        if (!pw_patches_apply(&snap, patches, NULL, NULL)) {
+            pw_buf_reset(&hub->scratch);
+            fits = !pw_codec_json.encode(&snap, &hub->scratch, NULL) && hub->scratch.len <= max;
+            size = hub->scratch.len;
+        }
+        pw_value_release(&snap);
+    } else {
+        if (!grows(patches))
+            return PW_OK;
+        /* measuring costs the state's size: done again only after changes
+         * of a sixteenth of the bound, so it costs 16 times the bytes
+         * received at most */
+        if (k->size == 0 || (k->size + k->grown > max - n && k->churn >= max / 16))
+            state_measure(hub, k);
+        size = k->size + k->grown;
+        fits = n <= max && size <= max - n;
+        size += n;
+    }
+    if (fits)
+        return PW_OK;
+    hub->m.state_refusals++;
+    return pw_error_set(err, PW_ELIMIT, "patches for \"%.*s\": the state would pass %zu bytes",
+                        (int)k->len, k->name, max);
+}
+
+/* A change of n bytes was accepted: it grew the state by n bytes at most. */
+static void state_changed(hub_key *k, const pw_patches *patches, size_t n)
+{
+    if (grows(patches))
+        k->grown += n;
+    k->churn += n;
+}
+
 /* A peer's patches; has_base: it said the version they were built on. */
 static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const char *key,
-                              size_t klen, pw_error *err)
+                              size_t klen, size_t n, pw_error *err)
 {
     bool has_base = m->has_base;
     uint64_t base = m->base;
@@ -793,11 +870,14 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
                             "touched the same paths",
                             (int)klen, key, (unsigned long long)base);
     }
-    pw_err rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
+    pw_err rc = state_room(hub, k, &m->patches, n, err);
+    if (!rc)
+        rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
     if (rc) {
         pw_value_release(&touched);
         return rc;
     }
+    state_changed(k, &m->patches, n);
     /* A plain peer says nothing of what it has read: it may have built the
      * list before reading anything sent since its first FullSync. A later
      * FullSync means it may lose this list when it reads it. */
@@ -824,10 +904,15 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
 }
 
 static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char *key, size_t klen,
-                               pw_error *err)
+                               size_t n, pw_error *err)
 {
     if (!may(hub, peer, key, klen, PW_ACCESS_WRITE))
         return pw_error_set(err, PW_EDENIED, "fullsync of \"%.*s\": write denied", (int)klen, key);
+    if (n > hub->opts.max_state_bytes) {
+        hub->m.state_refusals++;
+        return pw_error_set(err, PW_ELIMIT, "fullsync of \"%.*s\": the state would pass %zu bytes",
+                            (int)klen, key, hub->opts.max_state_bytes);
+    }
     hub_key *k = find_key(hub, key, klen);
     pw_value doc = m->data;
     m->data = pw_null();
@@ -945,11 +1030,11 @@ static pw_err receive(pw_hub *hub, pw_peer *peer, const char *want_key, size_t w
     if (want_key && !key)
         key = want_key, klen = want_len;
     if (!rc && m.type == PW_MSG_PATCHES)
-        rc = receive_patches(hub, peer, &m, key, klen, err);
+        rc = receive_patches(hub, peer, &m, key, klen, n, err);
     else if (!rc && m.type == PW_MSG_RESYNC)
         receive_resync(hub, peer, key, klen);
     else if (!rc && m.type == PW_MSG_FULLSYNC)
-        rc = receive_fullsync(hub, peer, &m, key, klen, err);
+        rc = receive_fullsync(hub, peer, &m, key, klen, n, err);
     if (rc)
         reject(hub, peer, key, klen, id, err);
     pw_msg_clear(&m);

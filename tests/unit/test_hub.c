@@ -995,3 +995,84 @@ Test(hub, refused_messages_get_every_error_and_one_fullsync_per_interval)
     peer_close(&w);
     stop();
 }
+
+/* ---- the size of a key's state ---- */
+
+static void send_item(tpeer *w, int i, size_t bytes, pw_err want)
+{
+    char msg[4096];
+    cr_assert_lt(bytes, 3000);
+    snprintf(
+        msg, sizeof msg,
+        "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"add\",\"path\":[\"items\",%d],"
+        "\"value\":\"%0*d\"}]}",
+        i, (int)bytes, 0);
+    cr_assert_eq(pw_inproc_send(w->conn, (const uint8_t *)msg, strlen(msg), NULL), want, "item %d",
+                 i);
+}
+
+Test(hub, a_change_that_would_pass_the_state_bound_is_refused)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.max_state_bytes = 100000;
+    start(&o);
+    set_state("k", "{\"items\":[]}");
+    tpeer w, r;
+    peer_open(&w, "w", &pw_codec_json);
+    peer_open(&r, "r", &pw_codec_msgpack);
+    drain(&w), drain(&r);
+    int i = 0;
+    pw_hub_metrics m;
+    for (;; i++) {
+        char msg[4096];
+        snprintf(
+            msg, sizeof msg,
+            "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"add\",\"path\":[\"items\",%d],"
+            "\"value\":\"%02000d\"}]}",
+            i, 0);
+        pw_err rc = pw_inproc_send(w.conn, (const uint8_t *)msg, strlen(msg), NULL);
+        if (rc) {
+            cr_assert_eq(rc, PW_ELIMIT);
+            break;
+        }
+        cr_assert_lt(i, 100, "the bound holds");
+    }
+    cr_assert_geq(i, 40, "a state of %d items of 2 KB stays under 100 KB", i);
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.state_refusals, 1);
+    drain(&w), drain(&r);
+    assert_equal_hub(&r, "k");
+    assert_equal_hub(&w, "k");
+    cr_assert_str_eq(w.last_error, "patches for \"k\": the state would pass 100000 bytes");
+    pw_frame *f = pw_hub_fullsync_frame(hub, "k", 1, NULL);
+    cr_assert_leq(f->len, 100000);
+    pw_frame_release(f);
+    /* removals are always let through; they make room once the state is
+     * measured again: by the FullSync encoded for a JSON joiner */
+    for (int j = 0; j < 10; j++)
+        cr_assert_eq(peer_send(&w, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                                   "{\"op\":\"remove\",\"path\":[\"items\",0]}]}"),
+                     PW_OK);
+    send_item(&w, 0, 2000, PW_ELIMIT);
+    tpeer j;
+    peer_open(&j, "j", &pw_codec_json);
+    drain(&j);
+    send_item(&w, 0, 2000, PW_OK);
+    peer_close(&j);
+    /* a copy adds what it copies: measured */
+    const char *copy = "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                       "{\"op\":\"copy\",\"from\":\"/items\",\"path\":\"/again\"}]}";
+    cr_assert_eq(pw_inproc_send(w.conn, (const uint8_t *)copy, strlen(copy), NULL), PW_ELIMIT);
+    /* and so does a FullSync from a peer */
+    char big[120000];
+    snprintf(big, sizeof big,
+             "{\"type\":\"fullsync\",\"key\":\"k\",\"data\":{\"s\":\"%0110000d\"}}", 0);
+    cr_assert_eq(pw_inproc_send(w.conn, (const uint8_t *)big, strlen(big), NULL), PW_ELIMIT);
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.state_refusals, 4);
+    drain(&r);
+    assert_equal_hub(&r, "k");
+    peer_close(&w), peer_close(&r);
+    stop();
+}

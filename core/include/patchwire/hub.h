@@ -86,6 +86,14 @@ typedef struct pw_hub_options {
      * often it was asked for. 0: no limit. An ingress is not limited (its
      * answers go to every device behind it). Default 1,000. */
     uint32_t resync_interval_ms;
+    /* Bytes a key's state may take, as JSON; a change from a peer that
+     * would pass it is refused (PW_ELIMIT, error + FullSync). Measured
+     * cheaply: the size of the state's last JSON FullSync encoding plus the
+     * bytes of each change accepted since (an upper bound: removals count
+     * at the next encoding, which is redone when the bound says no and
+     * enough has changed since). Default 64 MiB. The application's
+     * pw_hub_set_state is not limited. */
+    size_t max_state_bytes;
     /* Milliseconds on a monotonic clock; NULL: CLOCK_MONOTONIC. */
     uint64_t (*clock)(void *userdata);
     void *clock_userdata;
@@ -185,7 +193,8 @@ typedef struct pw_hub_metrics {
     uint64_t overflows; /* queues dropped for a FullSync, or peers closed, on overflow */
     uint64_t refused_undecoded; /* refused before decoding: no write access (or unreadable) */
     uint64_t resyncs_held;      /* FullSyncs asked for within resync_interval_ms (coalesced) */
-    uint64_t reserved[6];
+    uint64_t state_refusals;    /* changes refused as they would pass max_state_bytes */
+    uint64_t reserved[5];
 } pw_hub_metrics;
 
 void pw_hub_metrics_get(const pw_hub *hub, pw_hub_metrics *out);
