@@ -769,7 +769,10 @@ static uint64_t origin_of(pw_hub *hub, const pw_peer *peer, const pw_value *id)
 /* ---- the size of a key's state ---- */
 
 /* Measures k's state exactly: its JSON FullSync, encoded (and kept for
- * the joiners of this version) if it is not yet. */
+ * the joiners of this version) if it is not yet. A state the application
+ * set is measured once a sixteenth of the bound has changed (the bound may
+ * be passed by that much), so a hub without JSON readers encodes no JSON
+ * for it meanwhile. */
 static size_t state_measure(pw_hub *hub, hub_key *k)
 {
     pw_frame *f = fullsync_frame(hub, k, &pw_codec_json);
@@ -815,7 +818,7 @@ static pw_err state_room(pw_hub *hub, hub_key *k, const pw_patches *patches, siz
         /* measuring costs the state's size: done again only after changes
          * of a sixteenth of the bound, so it costs 16 times the bytes
          * received at most */
-        if (k->size == 0 || (k->size + k->grown > max - n && k->churn >= max / 16))
+        if (k->churn >= max / 16 && (k->size == 0 || k->size + k->grown > max - n))
             state_measure(hub, k);
         size = k->size + k->grown;
         fits = n <= max && size <= max - n;
@@ -926,6 +929,8 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
         return pw_error_set(err, PW_ENOMEM, "fullsync of new key \"%.*s\": out of memory",
                             (int)klen, key);
     }
+    if (!k->size)
+        k->size = n; /* its data is most of the message */
     fan_out_fullsync(hub, peer, k, &m->id);
     if (pw_value_kind(&m->id) != PW_NULL)
         send_ack(hub, peer, k, &m->id);
@@ -951,6 +956,10 @@ static bool refused_undecoded(pw_hub *hub, pw_peer *peer, const pw_codec *c, con
 {
     pw__peek pk;
     pw__peek_msg(c, p, n, &pk);
+    if (pk.key && !pw_utf8_valid(pk.key, pk.key_len)) /* the decoder would refuse it */
+        pk.key = NULL;
+    if (pk.id && !pw_utf8_valid(pk.id, pk.id_len))
+        pk.id = NULL;
     const char *key = want_key ? want_key : pk.key;
     size_t klen = want_key ? want_len : pk.key_len;
     size_t small = hub->opts.max_readonly_bytes;
