@@ -666,6 +666,8 @@ Test(mqtt, serve_without_a_reachable_broker_keeps_serving_websocket_and_says_so)
     snprintf(cmd, sizeof cmd, "timeout 10 %s connect --timeout 5 %s < /dev/null > /dev/null", cli,
              s.ws_url);
     cr_assert_eq(system(cmd), 0, "WebSocket clients are not served while the broker is away");
+    for (int i = 0; i < 150 && !strstr(slurp(log), "cannot connect"); i++)
+        nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
     char why2[256];
     cr_assert(broker_start(&B, 5000, why2, sizeof why2), "%s", why2);
     bool connected = false;

@@ -201,6 +201,7 @@ class Replica {
     this.state = undefined; // its printed lines say no version for an acked edit of its own
     this.sent = 0;
     this.lines = 0;
+    this.answers = 0; // accepted and refused lines
     this.problems = [];
     this.stderr = '';
     this.lastFrame = Date.now();
@@ -239,6 +240,7 @@ class Replica {
     try {
       m = JSON.parse(text);
       if (m.type === 'fullsync') this.state = m.data;
+      else if (m.type === 'accepted' || m.type === 'refused') this.answers++; // the hub's answer to an edit printed before
       else this.state = applyPatches(this.state, m.data);
     } catch (e) {
       this.problems.push(`printed line ${this.lines} (${text.slice(0, 80)}): ${e.message}`);
