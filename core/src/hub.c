@@ -901,8 +901,11 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     fan_out_patches(hub, peer, k, &m->patches, &m->id);
     if (has_base || pw_value_kind(&m->id) != PW_NULL)
         send_ack(hub, peer, k, &m->id);
-    if (resync && !peer->closed && !peer->behind && may(hub, peer, key, klen, PW_ACCESS_READ))
-        resync_key(hub, peer, k);
+    if (resync && !peer->closed && !peer->behind && may(hub, peer, key, klen, PW_ACCESS_READ)) {
+        /* not held: the peer's copy diverged, later changes would not apply */
+        send_fullsync(hub, peer, k, false);
+        hub->m.resyncs++;
+    }
     return PW_OK;
 }
 

@@ -80,8 +80,9 @@ typedef struct pw_hub_options {
      * read in place). Default 64 KiB. */
     size_t max_readonly_bytes;
     /* At most one FullSync per peer and key in this many milliseconds for
-     * what a peer asks (a resync, a refused message, a change that crossed
-     * another): the error still goes out at once, the FullSync waits for
+     * what a peer asks (a resync, a refused message; not a plain change
+     * that crossed another, whose FullSync goes out at once as the peer's
+     * copy diverged): the error still goes out at once, the FullSync waits for
      * the end of the interval (pw_hub_service) and is sent once however
      * often it was asked for. 0: no limit. An ingress is not limited (its
      * answers go to every device behind it). Default 1,000. */
