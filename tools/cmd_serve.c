@@ -66,6 +66,14 @@ static const char usage[] =
     "  --max-values N          refuse messages of more than N values (default 16777216)\n"
     "  --max-decoded-ratio N   refuse messages that would take more than N bytes of\n"
     "                          memory per byte received to decode (default 48)\n"
+    "  --max-readonly-bytes N  with --token-file: a message for a key the peer may\n"
+    "                          not write is refused before decoding when it is a\n"
+    "                          change or larger than N (default 65536)\n"
+    "  --resync-interval-ms N  one FullSync per peer and key in N ms for what it\n"
+    "                          asks (resync, refused messages); more are held and\n"
+    "                          sent once at the end (default 1000)\n"
+    "  --max-state-bytes N     refuse a peer's change that would take a key's state\n"
+    "                          past N bytes of JSON (default 64 MiB)\n"
     "  --max-connections N     sockets held at once, WebSocket, HTTP or half-open\n"
     "                          (default: the descriptor limit, raised to its hard\n"
     "                          limit at start, less 64); more are closed on accept\n"
@@ -131,6 +139,7 @@ typedef struct serve_opts {
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     size_t max_message_bytes, max_queue_bytes, max_values, max_decoded_ratio;
     size_t max_connections, max_per_address;
+    size_t max_readonly_bytes, resync_interval_ms, max_state_bytes;
     uint32_t max_depth;
     const char *states[64];
     int nstates;
@@ -295,6 +304,23 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             if (r < 0 ||
                 (status = parse_size(c, "--max-decoded-ratio", v, &o->max_decoded_ratio)) != CLI_OK)
                 return status;
+        } else if ((r = cli_option_value(c, "--max-readonly-bytes", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 || (status = parse_size(c, "--max-readonly-bytes", v,
+                                              &o->max_readonly_bytes)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--resync-interval-ms", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 || (status = parse_size(c, "--resync-interval-ms", v,
+                                              &o->resync_interval_ms)) != CLI_OK)
+                return status;
+            if (o->resync_interval_ms > 3600000)
+                return cli_usage_error(c, "--resync-interval-ms: at most 3600000, not '%s'", v);
+        } else if ((r = cli_option_value(c, "--max-state-bytes", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-state-bytes", v, &o->max_state_bytes)) != CLI_OK)
+                return status;
         } else if ((r = cli_option_value(c, "--max-connections", argc, argv, &i, &v, &status)) !=
                    0) {
             if (r < 0 ||
@@ -418,7 +444,9 @@ static pw_mqtt_server *start_mqtt(cli *c, serve_opts *o, pw_hub *hub, pw_ws_serv
 static void run(pw_hub *hub, pw_ws_server *s, void *mqtt, serve_nn *nn)
 {
     while (!stop_signal) {
-        pw_hub_flush(hub); /* the last turn's changes: stored, then sent */
+        if (!s)
+            pw_hub_service(hub); /* the WebSocket server's service does it otherwise */
+        pw_hub_flush(hub);       /* the last turn's changes: stored, then sent */
         int most = serve_data_wait(hub, nn ? 2 : 250);
 #ifdef PW_HAVE_MQTT
         if (mqtt) {
@@ -493,6 +521,12 @@ int cmd_serve(int argc, char **argv)
         ho.limits.max_values = o.max_values;
     if (o.max_decoded_ratio)
         ho.limits.max_decoded_ratio = o.max_decoded_ratio;
+    if (o.max_readonly_bytes)
+        ho.max_readonly_bytes = o.max_readonly_bytes;
+    if (o.resync_interval_ms)
+        ho.resync_interval_ms = (uint32_t)o.resync_interval_ms;
+    if (o.max_state_bytes)
+        ho.max_state_bytes = o.max_state_bytes;
 
     access_table *acl = NULL;
     if (o.token_file) {

@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "patchwire/buf.h"
 #include "patchwire/msg.h"
 
 #include "changelog.h"
 #include "durable.h"
+#include "peek.h"
 #include "strtab.h"
 
 /* Distinct codecs one change can be encoded for. */
@@ -36,6 +38,9 @@ typedef struct hub_key {
     uint64_t version;
     frame_set fullsync; /* the FullSync of (doc, version), cleared on change */
     size_t index;       /* in hub->keys, and in each peer's pkeys */
+    size_t size;        /* JSON bytes of doc when measured (0: not yet) */
+    size_t grown;       /* bytes of the changes that may grow it, accepted since */
+    size_t churn;       /* bytes of every change accepted since */
     pw__changelog log;
 } hub_key;
 
@@ -46,6 +51,9 @@ typedef struct peer_key {
     uint64_t confirmed; /* changes up to this version are in the peer's edits */
     uint64_t fullsync;  /* version of the last FullSync sent to the peer */
     uint64_t mark;      /* receipts: frames sent to the peer up to that FullSync */
+    uint64_t resync_at; /* ms: the last FullSync it asked for was sent then */
+    bool resynced;      /* resync_at is set */
+    bool resync_due;    /* one more asked for: sent at resync_at + the interval */
 } peer_key;
 
 struct pw_peer {
@@ -74,6 +82,7 @@ struct pw_hub {
     size_t npeers, cappeers;
     pw_buf scratch;
     uint64_t next_peer_id;
+    size_t resyncs_due; /* peer keys with resync_due */
     pw_hub_metrics m;
     pw__durable *dur; /* NULL: nothing is stored (persist.h) */
 };
@@ -93,6 +102,9 @@ void pw_hub_options_init(pw_hub_options *opts)
     opts->max_queue_bytes = (size_t)8 << 20;
     opts->overflow = PW_OVERFLOW_RESYNC;
     opts->max_changelog = 1024;
+    opts->max_readonly_bytes = 65536;
+    opts->resync_interval_ms = 1000;
+    opts->max_state_bytes = (size_t)64 << 20;
 }
 
 pw_hub *pw_hub_new(const pw_hub_options *opts)
@@ -226,6 +238,7 @@ static void replace_doc(hub_key *k, pw_value doc, uint64_t origin)
     pw_value_release(&k->doc);
     k->doc = doc;
     k->version++;
+    k->size = k->grown = k->churn = 0;
     frame_set_clear(&k->fullsync);
     pw_value root = pw_null();
     pw__touched_root(&root); /* a null (out of memory) forgets the log */
@@ -293,6 +306,8 @@ static pw_frame *fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c)
         return NULL;
     pw_frame *f = frame_set_get(hub, &k->fullsync, c, &v, route_of(k, PW_FRAME_FULLSYNC));
     pw_value_release(&v);
+    if (f && c == &pw_codec_json) /* the state's size, measured for free */
+        k->size = f->len, k->grown = k->churn = 0;
     return f;
 }
 
@@ -396,6 +411,88 @@ static uint64_t send_all_fullsyncs(pw_hub *hub, pw_peer *peer)
         sent++;
     }
     return sent;
+}
+
+/* ---- FullSyncs a peer asks for, at most one per key per interval ---- */
+
+static uint64_t now_ms(const pw_hub *hub)
+{
+    if (hub->opts.clock)
+        return hub->opts.clock(hub->opts.clock_userdata);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void resync_sent(pw_peer *peer, const hub_key *k, uint64_t now)
+{
+    peer_key *pk = pkey(peer, k);
+    if (pk) {
+        pk->resynced = true;
+        pk->resync_at = now;
+    }
+}
+
+/* A FullSync of k the peer asked for: now, or at the end of the interval
+ * since the last one (once, however often it asks meanwhile). */
+static void resync_key(pw_hub *hub, pw_peer *peer, hub_key *k)
+{
+    uint64_t now = now_ms(hub), every = hub->opts.resync_interval_ms;
+    peer_key *pk = peer->ingress || !every ? NULL : pkey(peer, k);
+    if (pk && pk->resynced && now - pk->resync_at < every) {
+        hub->m.resyncs_held++;
+        if (!pk->resync_due) {
+            pk->resync_due = true;
+            hub->resyncs_due++;
+        }
+        return;
+    }
+    send_fullsync(hub, peer, k, false);
+    hub->m.resyncs++;
+    if (pk)
+        resync_sent(peer, k, now);
+}
+
+static void resync_cancel(pw_hub *hub, peer_key *pk)
+{
+    if (pk->resync_due) {
+        pk->resync_due = false;
+        hub->resyncs_due--;
+    }
+}
+
+/* Sends the held FullSyncs that are due; returns the ms until the next one
+ * (or -1). A peer that is behind gets every key when it drains anyway. */
+static int send_due_resyncs(pw_hub *hub, uint64_t now)
+{
+    uint64_t every = hub->opts.resync_interval_ms, next = UINT64_MAX;
+    for (size_t i = 0; i < hub->npeers && hub->resyncs_due; i++) {
+        pw_peer *peer = hub->peers[i];
+        for (size_t j = 0; j < peer->npkeys && j < hub->nkeys; j++) {
+            peer_key *pk = &peer->pkeys[j];
+            if (!pk->resync_due)
+                continue;
+            uint64_t at = pk->resync_at + every;
+            if (now < at && !peer->closed && !peer->behind) {
+                next = at - now < next ? at - now : next;
+                continue;
+            }
+            resync_cancel(hub, pk);
+            hub_key *k = hub->keys[j];
+            if (peer->closed || peer->behind || !may(hub, peer, k->name, k->len, PW_ACCESS_READ))
+                continue;
+            send_fullsync(hub, peer, k, false);
+            hub->m.resyncs++;
+            resync_sent(peer, k, now);
+        }
+    }
+    return next == UINT64_MAX ? -1 : next > INT32_MAX ? INT32_MAX : (int)next;
+}
+
+int pw_hub_service(pw_hub *hub)
+{
+    uint64_t now = now_ms(hub);
+    return hub->resyncs_due ? send_due_resyncs(hub, now) : -1;
 }
 
 /* Sends msg (the wire tree of a change of k) to every peer but `from` that
@@ -594,6 +691,8 @@ void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer)
 {
     if (hub->dur)
         pw__durable_forget_peer(hub->dur, peer);
+    for (size_t j = 0; j < peer->npkeys && hub->resyncs_due; j++)
+        resync_cancel(hub, &peer->pkeys[j]);
     size_t i = peer->index;
     hub->peers[i] = hub->peers[--hub->npeers];
     hub->peers[i]->index = i;
@@ -657,10 +756,8 @@ static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, c
         deliver(hub, peer, f, false);
         pw_frame_release(f);
     }
-    if (k && !peer->closed && !peer->behind) {
-        send_fullsync(hub, peer, k, false);
-        hub->m.resyncs++;
-    }
+    if (k && !peer->closed && !peer->behind)
+        resync_key(hub, peer, k);
     return err->code;
 }
 
@@ -696,9 +793,82 @@ static uint64_t origin_of(pw_hub *hub, const pw_peer *peer, const pw_value *id)
     return pw__str_hash(s, (size_t)(colon - s)) | (1ull << 63); /* apart from peer ids */
 }
 
+/* ---- the size of a key's state ---- */
+
+/* Measures k's state exactly: its JSON FullSync, encoded (and kept for
+ * the joiners of this version) if it is not yet. A state the application
+ * set is measured once a sixteenth of the bound has changed (the bound may
+ * be passed by that much), so a hub without JSON readers encodes no JSON
+ * for it meanwhile. */
+static size_t state_measure(pw_hub *hub, hub_key *k)
+{
+    pw_frame *f = fullsync_frame(hub, k, &pw_codec_json);
+    return f ? f->len : SIZE_MAX;
+}
+
+static bool has_op(const pw_patches *p, pw_op op)
+{
+    for (size_t i = 0; i < p->len; i++)
+        if (p->items[i].op == op)
+            return true;
+    return false;
+}
+
+static bool grows(const pw_patches *p)
+{
+    for (size_t i = 0; i < p->len; i++)
+        if (p->items[i].op != PW_OP_REMOVE && p->items[i].op != PW_OP_TEST)
+            return true;
+    return false;
+}
+
+/* Whether a change of n bytes (the message) fits k's state bound. A copy
+ * (RFC 6902) adds what it copies, not what was sent: its result is
+ * measured on a snapshot. Only removals: the state does not grow. */
+static pw_err state_room(pw_hub *hub, hub_key *k, const pw_patches *patches, size_t n,
+                         pw_error *err)
+{
+    size_t max = hub->opts.max_state_bytes;
+    size_t size = 0;
+    bool fits = true;
+    if (has_op(patches, PW_OP_COPY)) {
+        pw_value snap = pw_value_retain(k->doc);
+        if (!pw_patches_apply(&snap, patches, NULL, NULL)) {
+            pw_buf_reset(&hub->scratch);
+            fits = !pw_codec_json.encode(&snap, &hub->scratch, NULL) && hub->scratch.len <= max;
+            size = hub->scratch.len;
+        }
+        pw_value_release(&snap);
+    } else {
+        if (!grows(patches))
+            return PW_OK;
+        /* measuring costs the state's size: done again only after changes
+         * of a sixteenth of the bound, so it costs 16 times the bytes
+         * received at most */
+        if (k->churn >= max / 16 && (k->size == 0 || k->size + k->grown > max - n))
+            state_measure(hub, k);
+        size = k->size + k->grown;
+        fits = n <= max && size <= max - n;
+        size += n;
+    }
+    if (fits)
+        return PW_OK;
+    hub->m.state_refusals++;
+    return pw_error_set(err, PW_ELIMIT, "patches for \"%.*s\": the state would pass %zu bytes",
+                        (int)k->len, k->name, max);
+}
+
+/* A change of n bytes was accepted: it grew the state by n bytes at most. */
+static void state_changed(hub_key *k, const pw_patches *patches, size_t n)
+{
+    if (grows(patches))
+        k->grown += n;
+    k->churn += n;
+}
+
 /* A peer's patches; has_base: it said the version they were built on. */
 static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const char *key,
-                              size_t klen, pw_error *err)
+                              size_t klen, size_t n, pw_error *err)
 {
     bool has_base = m->has_base;
     uint64_t base = m->base;
@@ -730,12 +900,16 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
                             "touched the same paths",
                             (int)klen, key, (unsigned long long)base);
     }
-    durable_touch(hub, k, false);
-    pw_err rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
+    pw_err rc = state_room(hub, k, &m->patches, n, err);
+    if (!rc) {
+        durable_touch(hub, k, false);
+        rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
+    }
     if (rc) {
         pw_value_release(&touched);
         return rc;
     }
+    state_changed(k, &m->patches, n);
     /* A plain peer says nothing of what it has read: it may have built the
      * list before reading anything sent since its first FullSync. A later
      * FullSync means it may lose this list when it reads it. */
@@ -758,6 +932,7 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     if (has_base || pw_value_kind(&m->id) != PW_NULL)
         send_ack(hub, peer, k, &m->id);
     if (resync && !peer->closed && !peer->behind && may(hub, peer, key, klen, PW_ACCESS_READ)) {
+        /* not held: the peer's copy diverged, later changes would not apply */
         send_fullsync(hub, peer, k, false);
         hub->m.resyncs++;
     }
@@ -765,10 +940,15 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
 }
 
 static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char *key, size_t klen,
-                               pw_error *err)
+                               size_t n, pw_error *err)
 {
     if (!may(hub, peer, key, klen, PW_ACCESS_WRITE))
         return pw_error_set(err, PW_EDENIED, "fullsync of \"%.*s\": write denied", (int)klen, key);
+    if (n > hub->opts.max_state_bytes) {
+        hub->m.state_refusals++;
+        return pw_error_set(err, PW_ELIMIT, "fullsync of \"%.*s\": the state would pass %zu bytes",
+                            (int)klen, key, hub->opts.max_state_bytes);
+    }
     hub_key *k = find_key(hub, key, klen);
     pw_value doc = m->data;
     m->data = pw_null();
@@ -786,6 +966,8 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
     } else {
         durable_touch(hub, k, true);
     }
+    if (!k->size)
+        k->size = n; /* its data is most of the message */
     durable_change(hub, peer, k, origin, NULL, &m->id);
     fan_out_fullsync(hub, peer, k, &m->id);
     if (pw_value_kind(&m->id) != PW_NULL)
@@ -799,8 +981,55 @@ static void receive_resync(pw_hub *hub, pw_peer *peer, const char *key, size_t k
     hub_key *k = find_key(hub, key, klen);
     if (!k || !may(hub, peer, key, klen, PW_ACCESS_READ))
         return;
-    send_fullsync(hub, peer, k, false);
-    hub->m.resyncs++;
+    resync_key(hub, peer, k);
+}
+
+/* Access before work (with an access hook): a message whose key, read in
+ * place, the peer may not write is refused before it is decoded, unless it
+ * is no larger than max_readonly_bytes and not a change (a resync of a key
+ * it reads); so is a message over that size whose type and key cannot be
+ * read in place. True: refused and answered. */
+static bool refused_undecoded(pw_hub *hub, pw_peer *peer, const pw_codec *c, const uint8_t *p,
+                              size_t n, const char *want_key, size_t want_len, pw_error *err)
+{
+    pw__peek pk;
+    pw__peek_msg(c, p, n, &pk);
+    if (pk.key && !pw_utf8_valid(pk.key, pk.key_len)) /* the decoder would refuse it */
+        pk.key = NULL;
+    if (pk.id && !pw_utf8_valid(pk.id, pk.id_len))
+        pk.id = NULL;
+    const char *key = want_key ? want_key : pk.key;
+    size_t klen = want_key ? want_len : pk.key_len;
+    size_t small = hub->opts.max_readonly_bytes;
+    bool change = pk.type && ((pk.type_len == 7 && memcmp(pk.type, "patches", 7) == 0) ||
+                              (pk.type_len == 8 && memcmp(pk.type, "fullsync", 8) == 0));
+    if (!key) {
+        if (n <= small)
+            return false;
+        pw_error_set(err, PW_EMSG,
+                     "message of %zu bytes: past %zu bytes, \"type\" and \"key\" must be "
+                     "plain strings",
+                     n, small);
+    } else if (may(hub, peer, key, klen, PW_ACCESS_WRITE)) {
+        return false;
+    } else if (change) {
+        pw_error_set(err, PW_EDENIED, "%.*s for \"%.*s\": write denied", (int)pk.type_len, pk.type,
+                     (int)klen, key);
+    } else if (n <= small) {
+        return false;
+    } else {
+        pw_error_set(err, PW_EDENIED, "message of %zu bytes for \"%.*s\": write denied, limit %zu",
+                     n, (int)klen, key, small);
+    }
+    hub->m.refused_undecoded++;
+    pw_value id = pw_null();
+    if (pk.id && pw_string_new(&id, pk.id, pk.id_len))
+        id = pw_null();
+    else if (pk.has_id_int)
+        id = pw_int(pk.id_int);
+    reject(hub, peer, key, klen, pw_value_kind(&id) != PW_NULL ? &id : NULL, err);
+    pw_value_release(&id);
+    return true;
 }
 
 /* One message; want_key: the key the channel it came on names (NULL: any). */
@@ -826,6 +1055,8 @@ static pw_err receive(pw_hub *hub, pw_peer *peer, const char *want_key, size_t w
                      hub->opts.limits.max_input_bytes);
         return reject(hub, peer, want_key, want_len, NULL, err);
     }
+    if (hub->opts.access && refused_undecoded(hub, peer, c, p, n, want_key, want_len, err))
+        return err->code;
     pw_value v;
     if (c->decode(p, n, &hub->opts.limits, &v, err))
         return reject(hub, peer, want_key, want_len, NULL, err);
@@ -846,11 +1077,11 @@ static pw_err receive(pw_hub *hub, pw_peer *peer, const char *want_key, size_t w
     if (want_key && !key)
         key = want_key, klen = want_len;
     if (!rc && m.type == PW_MSG_PATCHES)
-        rc = receive_patches(hub, peer, &m, key, klen, err);
+        rc = receive_patches(hub, peer, &m, key, klen, n, err);
     else if (!rc && m.type == PW_MSG_RESYNC)
         receive_resync(hub, peer, key, klen);
     else if (!rc && m.type == PW_MSG_FULLSYNC)
-        rc = receive_fullsync(hub, peer, &m, key, klen, err);
+        rc = receive_fullsync(hub, peer, &m, key, klen, n, err);
     if (rc)
         reject(hub, peer, key, klen, id, err);
     pw_msg_clear(&m);
