@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "mqtt_cli.h"
+#include "serve_data.h"
 #include "serve_nanomsg.h"
 #include "patchwire/hub.h"
 #ifdef PW_HAVE_WS
@@ -39,14 +40,19 @@ static const char usage[] =
     "\n"
     "With no --state it serves the demo state appstate = {\"items\":[]} and,\n"
     "with no --static, the web example (installed in DATADIR/patchwire/web).\n"
-    "The hub keeps its states in memory only: they start from --state each time.\n"
+    "Without --data the hub keeps its states in memory only: they start from\n"
+    "--state each time.\n"
     "\n"
     "options:\n"
     "  --ws [HOST:]PORT        listen there (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --static DIR            serve the files in DIR over HTTP\n"
     "  --no-static             serve no files\n"
     "  --state KEY=FILE        a state and its initial document (JSON or MessagePack\n"
-    "                          file); repeatable\n"
+    "                          file); repeatable; with --data, only if not stored\n"
+    "  --data FILE.db          keep the states in FILE.db (SQLite) across restarts\n"
+    "  --sync MODE             always (default): relay and ack a change once it is\n"
+    "                          on disk; batch: relay at once, write every\n"
+    "                          --sync-interval MS (default 50); off: no fsync\n"
     "  --token-file FILE       who may do what: lines 'TOKEN rw|r [KEY...]' (no key:\n"
     "                          every key; TOKEN * matches any peer); a peer gives its\n"
     "                          token as ?token=T in the URL or 'Authorization: Bearer T'.\n"
@@ -63,6 +69,14 @@ static const char usage[] =
     "  --max-values N          refuse messages of more than N values (default 16777216)\n"
     "  --max-decoded-ratio N   refuse messages that would take more than N bytes of\n"
     "                          memory per byte received to decode (default 48)\n"
+    "  --max-readonly-bytes N  with --token-file: a message for a key the peer may\n"
+    "                          not write is refused before decoding when it is a\n"
+    "                          change or larger than N (default 65536)\n"
+    "  --resync-interval-ms N  one FullSync per peer and key in N ms for what it\n"
+    "                          asks (resync, refused messages); more are held and\n"
+    "                          sent once at the end (default 1000)\n"
+    "  --max-state-bytes N     refuse a peer's change that would take a key's state\n"
+    "                          past N bytes of JSON (default 64 MiB)\n"
     "  --max-connections N     sockets held at once, WebSocket, HTTP or half-open\n"
     "                          (default: the descriptor limit, raised to its hard\n"
     "                          limit at start, less 64); more are closed on accept\n"
@@ -128,11 +142,15 @@ typedef struct serve_opts {
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     size_t max_message_bytes, max_queue_bytes, max_values, max_decoded_ratio;
     size_t max_connections, max_per_address;
+    size_t max_readonly_bytes, resync_interval_ms, max_state_bytes;
     uint32_t max_depth;
     const char *states[64];
     int nstates;
     mqtt_cli mq;
     serve_nn_opts nn;
+    serve_data_opts data;
+    char host[256], bind_host[256]; /* --ws: as given, and resolved to bind */
+    int port;
     char ws_url[300]; /* what serve prints once the WebSocket port listens */
 } serve_opts;
 
@@ -303,6 +321,23 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             if (r < 0 ||
                 (status = parse_size(c, "--max-decoded-ratio", v, &o->max_decoded_ratio)) != CLI_OK)
                 return status;
+        } else if ((r = cli_option_value(c, "--max-readonly-bytes", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 || (status = parse_size(c, "--max-readonly-bytes", v,
+                                              &o->max_readonly_bytes)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--resync-interval-ms", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 || (status = parse_size(c, "--resync-interval-ms", v,
+                                              &o->resync_interval_ms)) != CLI_OK)
+                return status;
+            if (o->resync_interval_ms > 3600000)
+                return cli_usage_error(c, "--resync-interval-ms: at most 3600000, not '%s'", v);
+        } else if ((r = cli_option_value(c, "--max-state-bytes", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 ||
+                (status = parse_size(c, "--max-state-bytes", v, &o->max_state_bytes)) != CLI_OK)
+                return status;
         } else if ((r = cli_option_value(c, "--max-connections", argc, argv, &i, &v, &status)) !=
                    0) {
             if (r < 0 ||
@@ -319,6 +354,9 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
         } else if ((r = serve_nanomsg_option(c, argc, argv, &i, &o->nn, &status)) != 0) {
             if (r < 0)
                 return status;
+        } else if ((r = serve_data_option(c, argc, argv, &i, &o->data, &status)) != 0) {
+            if (r < 0)
+                return status;
         } else if ((r = cli_common_option(c, argc, argv, &i, &status)) != 0) {
             if (r < 0)
                 return status == CLI_OK ? PARSED_HELP : status;
@@ -326,7 +364,8 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
             return cli_usage_error(c, "unknown option '%s'", a);
         }
     }
-    if ((status = mqtt_cli_finish(c, &o->mq)) != CLI_OK)
+    if ((status = mqtt_cli_finish(c, &o->mq)) != CLI_OK ||
+        (status = serve_data_finish(c, &o->data)) != CLI_OK)
         return status;
 #ifndef PW_HAVE_WS
     if (o->host_port || o->static_dir || o->tls_cert || o->tls_key)
@@ -351,7 +390,9 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
 
 static int load_states(cli *c, const serve_opts *o, pw_hub *hub)
 {
-    if (o->nstates == 0) {
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    if (o->nstates == 0 && m.keys == 0) { /* the demo, unless a store has states */
         pw_value doc, items;
         if (pw_object_new(&doc, 1) != PW_OK || pw_array_new(&items, 0) != PW_OK ||
             pw_object_set_str(&doc, "items", 5, items, NULL) != PW_OK ||
@@ -361,6 +402,8 @@ static int load_states(cli *c, const serve_opts *o, pw_hub *hub)
     }
     for (int i = 0; i < o->nstates; i++) {
         const char *spec = o->states[i], *eq = strchr(spec, '=');
+        if (o->data.path && pw_hub_state(hub, spec, (size_t)(eq - spec), NULL))
+            continue; /* stored: the store has the last word */
         pw_value doc;
         int status = cli_read_value(c, eq + 1, eq + 1, NULL, &doc);
         if (status != CLI_OK)
@@ -441,23 +484,28 @@ static void raise_fd_limit(void)
     }
 }
 
-/* The WebSocket server on host:port (NULL with *status set when it cannot
- * listen there). */
+/* --ws [HOST:]PORT (default 127.0.0.1:8080), the host resolved: before
+ * anything starts, so that a bad address changes nothing. */
+static int ws_address(cli *c, serve_opts *o)
+{
+    int status;
+    o->port = 8080;
+    snprintf(o->host, sizeof o->host, "127.0.0.1");
+    if (o->host_port &&
+        (status = parse_listen(c, o->host_port, o->host, sizeof o->host, &o->port)) != CLI_OK)
+        return status;
+    return resolve_host(c, o->host, o->bind_host, sizeof o->bind_host);
+}
+
+/* The WebSocket server on the address of ws_address (NULL with *status set
+ * when it cannot listen there). */
 static pw_ws_server *start_ws(cli *c, serve_opts *o, pw_hub *hub, const pw_hub_options *ho,
                               access_table *acl, int *status)
 {
-    char host[256], bind_host[256];
-    int port = 8080;
-    snprintf(host, sizeof host, "127.0.0.1");
-    if (o->host_port &&
-        (*status = parse_listen(c, o->host_port, host, sizeof host, &port)) != CLI_OK)
-        return NULL;
-    if ((*status = resolve_host(c, host, bind_host, sizeof bind_host)) != CLI_OK)
-        return NULL;
     pw_ws_server_options so;
     pw_ws_server_options_init(&so);
-    so.host = bind_host;
-    so.port = port;
+    so.host = o->bind_host;
+    so.port = o->port;
     so.static_dir = o->static_dir;
     char web[4200];
     if (!o->static_dir && !o->no_static)
@@ -482,9 +530,9 @@ static pw_ws_server *start_ws(cli *c, serve_opts *o, pw_hub *hub, const pw_hub_o
         *status = cli_fail(c, "%s", err.msg);
         return NULL;
     }
-    bool v6 = strchr(host, ':') != NULL;
+    bool v6 = strchr(o->host, ':') != NULL;
     snprintf(o->ws_url, sizeof o->ws_url, "%s://%s%s%s:%d/", o->tls_cert ? "https" : "http",
-             v6 ? "[" : "", host, v6 ? "]" : "", pw_ws_server_port(server));
+             v6 ? "[" : "", o->host, v6 ? "]" : "", pw_ws_server_port(server));
     return server;
 }
 
@@ -519,10 +567,13 @@ static void service_ws(void *ws, int timeout_ms)
 
 /* Services the transports until a signal (the one that can wait waits,
  * woken by the other; nanomsg, polled between turns, keeps waits short). */
-static void run(void *ws, void *mqtt, serve_nn *nn)
+static void run(pw_hub *hub, void *ws, void *mqtt, serve_nn *nn)
 {
-    int most = nn ? 2 : 250;
     while (!stop_signal) {
+        if (!ws)
+            pw_hub_service(hub); /* the WebSocket server's service does it otherwise */
+        pw_hub_flush(hub);       /* the last turn's changes: stored, then sent */
+        int most = serve_data_wait(hub, nn ? 2 : 250);
 #ifdef PW_HAVE_MQTT
         if (mqtt) {
             int next = pw_mqtt_server_next_ms(mqtt);
@@ -551,6 +602,10 @@ int cmd_serve(int argc, char **argv)
         return CLI_OK;
     if (status != CLI_OK)
         return status;
+#ifdef PW_HAVE_WS
+    if ((status = ws_address(&c, &o)) != CLI_OK)
+        return status;
+#endif
 
     pw_hub_options ho;
     pw_hub_options_init(&ho);
@@ -563,6 +618,12 @@ int cmd_serve(int argc, char **argv)
         ho.limits.max_values = o.max_values;
     if (o.max_decoded_ratio)
         ho.limits.max_decoded_ratio = o.max_decoded_ratio;
+    if (o.max_readonly_bytes)
+        ho.max_readonly_bytes = o.max_readonly_bytes;
+    if (o.resync_interval_ms)
+        ho.resync_interval_ms = (uint32_t)o.resync_interval_ms;
+    if (o.max_state_bytes)
+        ho.max_state_bytes = o.max_state_bytes;
 
     access_table *acl = NULL;
     if (o.token_file) {
@@ -579,7 +640,12 @@ int cmd_serve(int argc, char **argv)
         access_table_free(acl);
         return cli_fail(&c, "out of memory");
     }
-    status = load_states(&c, &o, hub);
+    pw_persist *store = NULL;
+    status = serve_data_open(&c, hub, &o.data, o.verbosity < 1, &store);
+    if (status == CLI_OK)
+        status = load_states(&c, &o, hub);
+    if (status == CLI_OK && store)
+        status = serve_data_seeded(&c, hub);
 
     void *ws = NULL;
 #ifdef PW_HAVE_WS
@@ -607,7 +673,7 @@ int cmd_serve(int argc, char **argv)
             printf("patchwire serve: %s topics %sKEY/state|patches|edit|error\n", o.mq.url,
                    o.mq.prefix ? o.mq.prefix : "patchwire/");
         fflush(stdout);
-        run(ws, mqtt, nn);
+        run(hub, ws, mqtt, nn);
         log_line(LOG_INFO, stop_signal == SIGINT ? "interrupted, stopped" : "stopped", &o);
     }
 #ifdef PW_HAVE_MQTT
@@ -618,6 +684,7 @@ int cmd_serve(int argc, char **argv)
     stop_ws(ws);
 #endif
     pw_hub_free(hub);
+    pw_persist_close(store);
     access_table_free(acl);
     return status;
 }

@@ -23,6 +23,7 @@ static const struct command {
     {"apply", cmd_apply, "apply a patch list to a document, all or nothing"},
     {"diff", cmd_diff, "print the patch list that turns document A into document B"},
     {"convert", cmd_convert, "convert a document or message between JSON and MessagePack"},
+    {"dump", cmd_dump, "print the states (and history) a hub stored with serve --data"},
 #ifdef PW_HAVE_SERVE
     {"serve", cmd_serve, "run a hub on a WebSocket port, an MQTT broker or nanomsg sockets"},
     {"connect", cmd_connect, "follow a hub's state as JSON lines; send edits read on stdin"},

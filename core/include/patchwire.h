@@ -9,6 +9,7 @@
 #include "patchwire/inproc.h"
 #include "patchwire/msg.h"
 #include "patchwire/patch.h"
+#include "patchwire/persist.h"
 #include "patchwire/replica.h"
 #include "patchwire/store.h"
 #include "patchwire/transport.h"

@@ -11,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "patchwire/buf.h"
 #include "patchwire/msg.h"
 
 #include "changelog.h"
+#include "durable.h"
+#include "peek.h"
 #include "strtab.h"
 
 /* Distinct codecs one change can be encoded for. */
@@ -35,6 +38,9 @@ typedef struct hub_key {
     uint64_t version;
     frame_set fullsync; /* the FullSync of (doc, version), cleared on change */
     size_t index;       /* in hub->keys, and in each peer's pkeys */
+    size_t size;        /* JSON bytes of doc when measured (0: not yet) */
+    size_t grown;       /* bytes of the changes that may grow it, accepted since */
+    size_t churn;       /* bytes of every change accepted since */
     pw__changelog log;
 } hub_key;
 
@@ -45,6 +51,9 @@ typedef struct peer_key {
     uint64_t confirmed; /* changes up to this version are in the peer's edits */
     uint64_t fullsync;  /* version of the last FullSync sent to the peer */
     uint64_t mark;      /* receipts: frames sent to the peer up to that FullSync */
+    uint64_t resync_at; /* ms: the last FullSync it asked for was sent then */
+    bool resynced;      /* resync_at is set */
+    bool resync_due;    /* one more asked for: sent at resync_at + the interval */
 } peer_key;
 
 struct pw_peer {
@@ -62,6 +71,7 @@ struct pw_peer {
     bool behind;  /* overflowed: changes skipped until it drains */
     bool closed;  /* closed by the hub; leave not yet reported */
     bool ingress; /* edits of devices that read elsewhere (pw_hub_ingress_join) */
+    size_t held;  /* frames waiting for a commit (persist.h) */
 };
 
 struct pw_hub {
@@ -72,8 +82,16 @@ struct pw_hub {
     size_t npeers, cappeers;
     pw_buf scratch;
     uint64_t next_peer_id;
+    size_t resyncs_due; /* peer keys with resync_due */
     pw_hub_metrics m;
+    pw__durable *dur; /* NULL: nothing is stored (persist.h) */
 };
+
+/* Durable state (persist.h): the hooks, defined at the end of this file. */
+static void durable_touch(pw_hub *hub, struct hub_key *k, bool created);
+static void durable_change(pw_hub *hub, pw_peer *peer, struct hub_key *k, uint64_t origin,
+                           const pw_patches *patches, const pw_value *id);
+static void durable_close(pw_hub *hub);
 
 void pw_hub_options_init(pw_hub_options *opts)
 {
@@ -84,6 +102,9 @@ void pw_hub_options_init(pw_hub_options *opts)
     opts->max_queue_bytes = (size_t)8 << 20;
     opts->overflow = PW_OVERFLOW_RESYNC;
     opts->max_changelog = 1024;
+    opts->max_readonly_bytes = 65536;
+    opts->resync_interval_ms = 1000;
+    opts->max_state_bytes = (size_t)64 << 20;
 }
 
 pw_hub *pw_hub_new(const pw_hub_options *opts)
@@ -217,6 +238,7 @@ static void replace_doc(hub_key *k, pw_value doc, uint64_t origin)
     pw_value_release(&k->doc);
     k->doc = doc;
     k->version++;
+    k->size = k->grown = k->churn = 0;
     frame_set_clear(&k->fullsync);
     pw_value root = pw_null();
     pw__touched_root(&root); /* a null (out of memory) forgets the log */
@@ -284,6 +306,8 @@ static pw_frame *fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c)
         return NULL;
     pw_frame *f = frame_set_get(hub, &k->fullsync, c, &v, route_of(k, PW_FRAME_FULLSYNC));
     pw_value_release(&v);
+    if (f && c == &pw_codec_json) /* the state's size, measured for free */
+        k->size = f->len, k->grown = k->churn = 0;
     return f;
 }
 
@@ -296,6 +320,8 @@ static void peer_close(pw_peer *peer, const char *reason)
     peer->closed = true;
     peer->ops->close(peer->transport, peer->conn, reason);
 }
+
+static int send_or_hold(pw_hub *hub, pw_peer *peer, pw_frame *frame);
 
 /* Queues frame for peer. A forced send (a FullSync burst at join or after a
  * drain) ignores the byte budget: it is bounded by the state itself. A NULL
@@ -317,7 +343,7 @@ static bool deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
             peer->behind = true;
         return false;
     }
-    if (peer->ops->send(peer->transport, peer->conn, pw_frame_retain(frame))) {
+    if (send_or_hold(hub, peer, pw_frame_retain(frame))) {
         peer_close(peer, "send failed");
         return false;
     }
@@ -387,6 +413,88 @@ static uint64_t send_all_fullsyncs(pw_hub *hub, pw_peer *peer)
     return sent;
 }
 
+/* ---- FullSyncs a peer asks for, at most one per key per interval ---- */
+
+static uint64_t now_ms(const pw_hub *hub)
+{
+    if (hub->opts.clock)
+        return hub->opts.clock(hub->opts.clock_userdata);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void resync_sent(pw_peer *peer, const hub_key *k, uint64_t now)
+{
+    peer_key *pk = pkey(peer, k);
+    if (pk) {
+        pk->resynced = true;
+        pk->resync_at = now;
+    }
+}
+
+/* A FullSync of k the peer asked for: now, or at the end of the interval
+ * since the last one (once, however often it asks meanwhile). */
+static void resync_key(pw_hub *hub, pw_peer *peer, hub_key *k)
+{
+    uint64_t now = now_ms(hub), every = hub->opts.resync_interval_ms;
+    peer_key *pk = peer->ingress || !every ? NULL : pkey(peer, k);
+    if (pk && pk->resynced && now - pk->resync_at < every) {
+        hub->m.resyncs_held++;
+        if (!pk->resync_due) {
+            pk->resync_due = true;
+            hub->resyncs_due++;
+        }
+        return;
+    }
+    send_fullsync(hub, peer, k, false);
+    hub->m.resyncs++;
+    if (pk)
+        resync_sent(peer, k, now);
+}
+
+static void resync_cancel(pw_hub *hub, peer_key *pk)
+{
+    if (pk->resync_due) {
+        pk->resync_due = false;
+        hub->resyncs_due--;
+    }
+}
+
+/* Sends the held FullSyncs that are due; returns the ms until the next one
+ * (or -1). A peer that is behind gets every key when it drains anyway. */
+static int send_due_resyncs(pw_hub *hub, uint64_t now)
+{
+    uint64_t every = hub->opts.resync_interval_ms, next = UINT64_MAX;
+    for (size_t i = 0; i < hub->npeers && hub->resyncs_due; i++) {
+        pw_peer *peer = hub->peers[i];
+        for (size_t j = 0; j < peer->npkeys && j < hub->nkeys; j++) {
+            peer_key *pk = &peer->pkeys[j];
+            if (!pk->resync_due)
+                continue;
+            uint64_t at = pk->resync_at + every;
+            if (now < at && !peer->closed && !peer->behind) {
+                next = at - now < next ? at - now : next;
+                continue;
+            }
+            resync_cancel(hub, pk);
+            hub_key *k = hub->keys[j];
+            if (peer->closed || peer->behind || !may(hub, peer, k->name, k->len, PW_ACCESS_READ))
+                continue;
+            send_fullsync(hub, peer, k, false);
+            hub->m.resyncs++;
+            resync_sent(peer, k, now);
+        }
+    }
+    return next == UINT64_MAX ? -1 : next > INT32_MAX ? INT32_MAX : (int)next;
+}
+
+int pw_hub_service(pw_hub *hub)
+{
+    uint64_t now = now_ms(hub);
+    return hub->resyncs_due ? send_due_resyncs(hub, now) : -1;
+}
+
 /* Sends msg (the wire tree of a change of k) to every peer but `from` that
  * may read k, encoding it once per codec; set holds the encodings. */
 static void fan_out(pw_hub *hub, const pw_peer *from, const hub_key *k, frame_set *set,
@@ -440,17 +548,30 @@ pw_err pw_hub_set_state(pw_hub *hub, const char *key, size_t key_len, pw_value d
     }
     hub_key *k = find_key(hub, key, key_len);
     if (k)
+        durable_touch(hub, k, false);
+    if (k)
         replace_doc(k, doc, 0);
     else if (!(k = add_key(hub, key, key_len, doc)))
         return PW_ENOMEM;
+    else
+        durable_touch(hub, k, true);
+    durable_change(hub, NULL, k, 0, NULL, NULL);
     fan_out_fullsync(hub, NULL, k, NULL);
     return PW_OK;
 }
 
+static pw_frame *committed_fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c);
+
 pw_frame *pw_hub_fullsync_frame(pw_hub *hub, const char *key, size_t key_len, const pw_codec *codec)
 {
     hub_key *k = find_key(hub, key, key_len);
-    return k ? pw_frame_retain(fullsync_frame(hub, k, codec ? codec : &pw_codec_json)) : NULL;
+    if (!k)
+        return NULL;
+    const pw_codec *c = codec ? codec : &pw_codec_json;
+    /* with durable sync, what is published is what is stored */
+    if (hub->dur && pw__durable_holding(hub->dur))
+        return committed_fullsync_frame(hub, k, c);
+    return pw_frame_retain(fullsync_frame(hub, k, c));
 }
 
 const pw_value *pw_hub_state(const pw_hub *hub, const char *key, size_t key_len, uint64_t *version)
@@ -468,7 +589,7 @@ const pw_limits *pw_hub_limits(const pw_hub *hub)
 
 uint64_t pw_hub_peer_frames(const pw_peer *peer)
 {
-    return peer->frames;
+    return peer->frames - peer->held; /* held ones are not the transport's yet */
 }
 
 bool pw_hub_peer_awaits_receipt(const pw_peer *peer)
@@ -508,6 +629,7 @@ void pw_hub_free(pw_hub *hub)
         free(hub->peers[i]->identity);
         free(hub->peers[i]);
     }
+    durable_close(hub);
     for (size_t i = 0; i < hub->nkeys; i++)
         free_key(hub->keys[i]);
     free(hub->peers);
@@ -567,6 +689,10 @@ pw_peer *pw_hub_ingress_join(pw_hub *hub, const pw_transport_ops *ops, void *tra
 
 void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer)
 {
+    if (hub->dur)
+        pw__durable_forget_peer(hub->dur, peer);
+    for (size_t j = 0; j < peer->npkeys && hub->resyncs_due; j++)
+        resync_cancel(hub, &peer->pkeys[j]);
     size_t i = peer->index;
     hub->peers[i] = hub->peers[--hub->npeers];
     hub->peers[i]->index = i;
@@ -630,10 +756,8 @@ static pw_err reject(pw_hub *hub, pw_peer *peer, const char *key, size_t klen, c
         deliver(hub, peer, f, false);
         pw_frame_release(f);
     }
-    if (k && !peer->closed && !peer->behind) {
-        send_fullsync(hub, peer, k, false);
-        hub->m.resyncs++;
-    }
+    if (k && !peer->closed && !peer->behind)
+        resync_key(hub, peer, k);
     return err->code;
 }
 
@@ -669,9 +793,82 @@ static uint64_t origin_of(pw_hub *hub, const pw_peer *peer, const pw_value *id)
     return pw__str_hash(s, (size_t)(colon - s)) | (1ull << 63); /* apart from peer ids */
 }
 
+/* ---- the size of a key's state ---- */
+
+/* Measures k's state exactly: its JSON FullSync, encoded (and kept for
+ * the joiners of this version) if it is not yet. A state the application
+ * set is measured once a sixteenth of the bound has changed (the bound may
+ * be passed by that much), so a hub without JSON readers encodes no JSON
+ * for it meanwhile. */
+static size_t state_measure(pw_hub *hub, hub_key *k)
+{
+    pw_frame *f = fullsync_frame(hub, k, &pw_codec_json);
+    return f ? f->len : SIZE_MAX;
+}
+
+static bool has_op(const pw_patches *p, pw_op op)
+{
+    for (size_t i = 0; i < p->len; i++)
+        if (p->items[i].op == op)
+            return true;
+    return false;
+}
+
+static bool grows(const pw_patches *p)
+{
+    for (size_t i = 0; i < p->len; i++)
+        if (p->items[i].op != PW_OP_REMOVE && p->items[i].op != PW_OP_TEST)
+            return true;
+    return false;
+}
+
+/* Whether a change of n bytes (the message) fits k's state bound. A copy
+ * (RFC 6902) adds what it copies, not what was sent: its result is
+ * measured on a snapshot. Only removals: the state does not grow. */
+static pw_err state_room(pw_hub *hub, hub_key *k, const pw_patches *patches, size_t n,
+                         pw_error *err)
+{
+    size_t max = hub->opts.max_state_bytes;
+    size_t size = 0;
+    bool fits = true;
+    if (has_op(patches, PW_OP_COPY)) {
+        pw_value snap = pw_value_retain(k->doc);
+        if (!pw_patches_apply(&snap, patches, NULL, NULL)) {
+            pw_buf_reset(&hub->scratch);
+            fits = !pw_codec_json.encode(&snap, &hub->scratch, NULL) && hub->scratch.len <= max;
+            size = hub->scratch.len;
+        }
+        pw_value_release(&snap);
+    } else {
+        if (!grows(patches))
+            return PW_OK;
+        /* measuring costs the state's size: done again only after changes
+         * of a sixteenth of the bound, so it costs 16 times the bytes
+         * received at most */
+        if (k->churn >= max / 16 && (k->size == 0 || k->size + k->grown > max - n))
+            state_measure(hub, k);
+        size = k->size + k->grown;
+        fits = n <= max && size <= max - n;
+        size += n;
+    }
+    if (fits)
+        return PW_OK;
+    hub->m.state_refusals++;
+    return pw_error_set(err, PW_ELIMIT, "patches for \"%.*s\": the state would pass %zu bytes",
+                        (int)k->len, k->name, max);
+}
+
+/* A change of n bytes was accepted: it grew the state by n bytes at most. */
+static void state_changed(hub_key *k, const pw_patches *patches, size_t n)
+{
+    if (grows(patches))
+        k->grown += n;
+    k->churn += n;
+}
+
 /* A peer's patches; has_base: it said the version they were built on. */
 static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const char *key,
-                              size_t klen, pw_error *err)
+                              size_t klen, size_t n, pw_error *err)
 {
     bool has_base = m->has_base;
     uint64_t base = m->base;
@@ -703,11 +900,16 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
                             "touched the same paths",
                             (int)klen, key, (unsigned long long)base);
     }
-    pw_err rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
+    pw_err rc = state_room(hub, k, &m->patches, n, err);
+    if (!rc) {
+        durable_touch(hub, k, false);
+        rc = pw_patches_apply(&k->doc, &m->patches, NULL, err);
+    }
     if (rc) {
         pw_value_release(&touched);
         return rc;
     }
+    state_changed(k, &m->patches, n);
     /* A plain peer says nothing of what it has read: it may have built the
      * list before reading anything sent since its first FullSync. A later
      * FullSync means it may lose this list when it reads it. */
@@ -723,12 +925,14 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
     k->version++;
     frame_set_clear(&k->fullsync);
     log_change(k, origin, touched);
+    durable_change(hub, peer, k, origin, &m->patches, &m->id);
     if (saw_all)
         pk->confirmed = k->version;
     fan_out_patches(hub, peer, k, &m->patches, &m->id);
     if (has_base || pw_value_kind(&m->id) != PW_NULL)
         send_ack(hub, peer, k, &m->id);
     if (resync && !peer->closed && !peer->behind && may(hub, peer, key, klen, PW_ACCESS_READ)) {
+        /* not held: the peer's copy diverged, later changes would not apply */
         send_fullsync(hub, peer, k, false);
         hub->m.resyncs++;
     }
@@ -736,15 +940,22 @@ static pw_err receive_patches(pw_hub *hub, pw_peer *peer, const pw_msg *m, const
 }
 
 static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char *key, size_t klen,
-                               pw_error *err)
+                               size_t n, pw_error *err)
 {
     if (!may(hub, peer, key, klen, PW_ACCESS_WRITE))
         return pw_error_set(err, PW_EDENIED, "fullsync of \"%.*s\": write denied", (int)klen, key);
+    if (n > hub->opts.max_state_bytes) {
+        hub->m.state_refusals++;
+        return pw_error_set(err, PW_ELIMIT, "fullsync of \"%.*s\": the state would pass %zu bytes",
+                            (int)klen, key, hub->opts.max_state_bytes);
+    }
     hub_key *k = find_key(hub, key, klen);
     pw_value doc = m->data;
     m->data = pw_null();
+    uint64_t origin = origin_of(hub, peer, &m->id);
     if (k) {
-        replace_doc(k, doc, origin_of(hub, peer, &m->id));
+        durable_touch(hub, k, false);
+        replace_doc(k, doc, origin);
     } else if (hub->nkeys >= hub->opts.max_keys) {
         pw_value_release(&doc);
         return pw_error_set(err, PW_ELIMIT, "fullsync of new key \"%.*s\": %zu keys, limit %zu",
@@ -752,7 +963,12 @@ static pw_err receive_fullsync(pw_hub *hub, pw_peer *peer, pw_msg *m, const char
     } else if (!(k = add_key(hub, key, klen, doc))) {
         return pw_error_set(err, PW_ENOMEM, "fullsync of new key \"%.*s\": out of memory",
                             (int)klen, key);
+    } else {
+        durable_touch(hub, k, true);
     }
+    if (!k->size)
+        k->size = n; /* its data is most of the message */
+    durable_change(hub, peer, k, origin, NULL, &m->id);
     fan_out_fullsync(hub, peer, k, &m->id);
     if (pw_value_kind(&m->id) != PW_NULL)
         send_ack(hub, peer, k, &m->id);
@@ -765,8 +981,55 @@ static void receive_resync(pw_hub *hub, pw_peer *peer, const char *key, size_t k
     hub_key *k = find_key(hub, key, klen);
     if (!k || !may(hub, peer, key, klen, PW_ACCESS_READ))
         return;
-    send_fullsync(hub, peer, k, false);
-    hub->m.resyncs++;
+    resync_key(hub, peer, k);
+}
+
+/* Access before work (with an access hook): a message whose key, read in
+ * place, the peer may not write is refused before it is decoded, unless it
+ * is no larger than max_readonly_bytes and not a change (a resync of a key
+ * it reads); so is a message over that size whose type and key cannot be
+ * read in place. True: refused and answered. */
+static bool refused_undecoded(pw_hub *hub, pw_peer *peer, const pw_codec *c, const uint8_t *p,
+                              size_t n, const char *want_key, size_t want_len, pw_error *err)
+{
+    pw__peek pk;
+    pw__peek_msg(c, p, n, &pk);
+    if (pk.key && !pw_utf8_valid(pk.key, pk.key_len)) /* the decoder would refuse it */
+        pk.key = NULL;
+    if (pk.id && !pw_utf8_valid(pk.id, pk.id_len))
+        pk.id = NULL;
+    const char *key = want_key ? want_key : pk.key;
+    size_t klen = want_key ? want_len : pk.key_len;
+    size_t small = hub->opts.max_readonly_bytes;
+    bool change = pk.type && ((pk.type_len == 7 && memcmp(pk.type, "patches", 7) == 0) ||
+                              (pk.type_len == 8 && memcmp(pk.type, "fullsync", 8) == 0));
+    if (!key) {
+        if (n <= small)
+            return false;
+        pw_error_set(err, PW_EMSG,
+                     "message of %zu bytes: past %zu bytes, \"type\" and \"key\" must be "
+                     "plain strings",
+                     n, small);
+    } else if (may(hub, peer, key, klen, PW_ACCESS_WRITE)) {
+        return false;
+    } else if (change) {
+        pw_error_set(err, PW_EDENIED, "%.*s for \"%.*s\": write denied", (int)pk.type_len, pk.type,
+                     (int)klen, key);
+    } else if (n <= small) {
+        return false;
+    } else {
+        pw_error_set(err, PW_EDENIED, "message of %zu bytes for \"%.*s\": write denied, limit %zu",
+                     n, (int)klen, key, small);
+    }
+    hub->m.refused_undecoded++;
+    pw_value id = pw_null();
+    if (pk.id && pw_string_new(&id, pk.id, pk.id_len))
+        id = pw_null();
+    else if (pk.has_id_int)
+        id = pw_int(pk.id_int);
+    reject(hub, peer, key, klen, pw_value_kind(&id) != PW_NULL ? &id : NULL, err);
+    pw_value_release(&id);
+    return true;
 }
 
 /* One message; want_key: the key the channel it came on names (NULL: any). */
@@ -792,6 +1055,8 @@ static pw_err receive(pw_hub *hub, pw_peer *peer, const char *want_key, size_t w
                      hub->opts.limits.max_input_bytes);
         return reject(hub, peer, want_key, want_len, NULL, err);
     }
+    if (hub->opts.access && refused_undecoded(hub, peer, c, p, n, want_key, want_len, err))
+        return err->code;
     pw_value v;
     if (c->decode(p, n, &hub->opts.limits, &v, err))
         return reject(hub, peer, want_key, want_len, NULL, err);
@@ -812,11 +1077,11 @@ static pw_err receive(pw_hub *hub, pw_peer *peer, const char *want_key, size_t w
     if (want_key && !key)
         key = want_key, klen = want_len;
     if (!rc && m.type == PW_MSG_PATCHES)
-        rc = receive_patches(hub, peer, &m, key, klen, err);
+        rc = receive_patches(hub, peer, &m, key, klen, n, err);
     else if (!rc && m.type == PW_MSG_RESYNC)
         receive_resync(hub, peer, key, klen);
     else if (!rc && m.type == PW_MSG_FULLSYNC)
-        rc = receive_fullsync(hub, peer, &m, key, klen, err);
+        rc = receive_fullsync(hub, peer, &m, key, klen, n, err);
     if (rc)
         reject(hub, peer, key, klen, id, err);
     pw_msg_clear(&m);
@@ -833,4 +1098,295 @@ pw_err pw_hub_peer_receive_keyed(pw_hub *hub, pw_peer *peer, const char *key, si
                                  const uint8_t *p, size_t n, pw_error *err)
 {
     return receive(hub, peer, key, key_len, p, n, err);
+}
+
+/* The FullSync of k as it was before this turn's uncommitted changes (a new
+ * reference; NULL for a key created this turn, or out of memory). */
+static pw_frame *committed_fullsync_frame(pw_hub *hub, hub_key *k, const pw_codec *c)
+{
+    for (size_t i = 0; i < pw__durable_touched(hub->dur); i++) {
+        pw_value *doc;
+        uint64_t version;
+        bool created;
+        if (pw__durable_touched_at(hub->dur, i, &doc, &version, &created) != k)
+            continue;
+        if (created)
+            return NULL;
+        hub_key old = *k; /* the name, with the stored document and version */
+        old.doc = *doc;
+        old.version = version;
+        pw_value v;
+        if (fullsync_value(&old, NULL, &v))
+            return NULL;
+        pw_frame *f = encode_frame(hub, c, &v, route_of(&old, PW_FRAME_FULLSYNC));
+        pw_value_release(&v);
+        return f;
+    }
+    return pw_frame_retain(fullsync_frame(hub, k, c));
+}
+
+/* ---- durable state (persist.h) ----
+ * With sync always, once a turn has accepted a change every frame the hub
+ * sends waits in the durable layer (in order, counted as sent) until
+ * pw_hub_flush has committed the turn: so nothing that shows the change, nor
+ * anything sent after it, leaves before it is stored. */
+
+static int send_or_hold(pw_hub *hub, pw_peer *peer, pw_frame *frame)
+{
+    if (!hub->dur || !pw__durable_holding(hub->dur))
+        return peer->ops->send(peer->transport, peer->conn, frame);
+    if (!pw__durable_hold(hub->dur, peer, frame))
+        return -1;
+    peer->held++;
+    return 0;
+}
+
+static void durable_touch(pw_hub *hub, hub_key *k, bool created)
+{
+    if (hub->dur)
+        pw__durable_touch(hub->dur, k, k->index, &k->doc, k->version, created);
+}
+
+static void durable_change(pw_hub *hub, pw_peer *peer, hub_key *k, uint64_t origin,
+                           const pw_patches *patches, const pw_value *id)
+{
+    if (hub->dur)
+        pw__durable_change(hub->dur, k->index, k->name, k->len, k->version, origin, patches,
+                           &k->doc, peer, id);
+}
+
+static pw_err load_key(const char *key, size_t key_len, pw_value doc, uint64_t version,
+                       void *userdata)
+{
+    pw_hub *hub = userdata;
+    if (find_key(hub, key, key_len)) {
+        pw_value_release(&doc);
+        return PW_EINVAL;
+    }
+    hub_key *k = add_key(hub, key, key_len, doc);
+    if (!k)
+        return PW_ENOMEM;
+    k->version = version;
+    pw__changelog_free(&k->log);
+    pw__changelog_init(&k->log, hub->opts.max_changelog, version);
+    return PW_OK;
+}
+
+pw_err pw_hub_persist(pw_hub *hub, pw_persist *store, const pw_persist_options *opts, pw_error *err)
+{
+    if (hub->dur || hub->nkeys)
+        return pw_error_set(err, PW_EINVAL, "the hub already has state");
+    pw__durable *d = pw__durable_new(store, opts);
+    if (!d)
+        return pw_error_set(err, PW_ENOMEM, "out of memory");
+    int64_t t0 = pw__durable_now_ms();
+    pw_err rc = store->ops->load(store, load_key, hub, err);
+    if (rc) {
+        while (hub->nkeys)
+            free_key(hub->keys[--hub->nkeys]);
+        pw__durable_free(d);
+        return rc;
+    }
+    uint64_t versions = 0;
+    for (size_t i = 0; i < hub->nkeys; i++)
+        versions += hub->keys[i]->version;
+    pw__durable_log(d, false, "loaded %zu key%s (%llu versions in all) in %lld ms", hub->nkeys,
+                    hub->nkeys == 1 ? "" : "s", (unsigned long long)versions,
+                    (long long)(pw__durable_now_ms() - t0));
+    hub->dur = d;
+    return PW_OK;
+}
+
+/* Undoes the turn's changes of k: its document and version before it, or
+ * no key at all (a key created this turn: the last one). */
+static void restore_key(pw_hub *hub, hub_key *k, pw_value *doc, uint64_t version, bool created)
+{
+    for (size_t i = 0; i < hub->npeers; i++) {
+        pw_peer *peer = hub->peers[i];
+        if (k->index >= peer->npkeys)
+            continue;
+        peer_key *pk = &peer->pkeys[k->index];
+        if (created) {
+            peer->unread -= pk->unread;
+            memset(pk, 0, sizeof *pk);
+        } else {
+            pk->confirmed = pk->confirmed < version ? pk->confirmed : version;
+            pk->fullsync = pk->fullsync < version ? pk->fullsync : version;
+        }
+    }
+    if (created) {
+        pw__durable_forget_key(hub->dur, k->index);
+        hub->nkeys--;
+        free_key(k);
+        return;
+    }
+    pw_value_release(&k->doc);
+    k->doc = *doc;
+    *doc = pw_null();
+    k->version = version;
+    frame_set_clear(&k->fullsync);
+    pw__changelog_free(&k->log);
+    pw__changelog_init(&k->log, hub->opts.max_changelog, version);
+}
+
+typedef struct refusal {
+    pw_peer *peer;
+    char *key;
+    size_t key_len;
+    pw_value id;
+} refusal;
+
+static bool add_peer_once(pw_peer ***list, size_t *n, pw_peer *peer)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*list)[i] == peer)
+            return true;
+    pw_peer **l = realloc(*list, (*n + 1) * sizeof **list);
+    if (!l)
+        return false;
+    l[(*n)++] = peer;
+    *list = l;
+    return true;
+}
+
+/* The commit failed (sync always): the turn's changes are undone, what
+ * waited for them is dropped, their senders get an error, and every peer
+ * that lost frames gets FullSyncs of what it may read. */
+static void refuse_turn(pw_hub *hub, const char *why)
+{
+    pw__durable *d = hub->dur;
+    for (size_t i = pw__durable_touched(d); i-- > 0;) {
+        pw_value *doc;
+        uint64_t version;
+        bool created;
+        hub_key *k = pw__durable_touched_at(d, i, &doc, &version, &created);
+        restore_key(hub, k, doc, version, created);
+    }
+    pw_peer **resync = NULL;
+    size_t nresync = 0;
+    bool oom = false;
+    for (size_t i = 0; i < pw__durable_held(d); i++) {
+        void *p;
+        pw_frame *f = pw__durable_held_at(d, i, &p);
+        pw_peer *peer = p;
+        if (!peer)
+            continue;
+        peer->held--;
+        peer->queued -= f->len < peer->queued ? f->len : peer->queued;
+        oom |= !add_peer_once(&resync, &nresync, peer);
+    }
+    size_t n = pw__durable_changes(d);
+    refusal *r = calloc(n ? n : 1, sizeof *r);
+    for (size_t i = 0; r && i < n; i++) {
+        const char *key;
+        const pw_value *id;
+        r[i].peer = pw__durable_change_at(d, i, &key, &r[i].key_len, &id);
+        r[i].key = malloc(r[i].key_len + 1);
+        if (r[i].key)
+            memcpy(r[i].key, key, r[i].key_len);
+        r[i].id = pw_value_retain(*id);
+        hub->m.rejects++;
+        if (r[i].peer)
+            oom |= !add_peer_once(&resync, &nresync, r[i].peer);
+    }
+    pw__durable_end_turn(d, true); /* from here on, sends go out */
+    for (size_t i = 0; r && i < n; i++) {
+        pw_peer *peer = r[i].peer;
+        hub_key *k = r[i].key ? find_key(hub, r[i].key, r[i].key_len) : NULL;
+        pw_value v;
+        if (peer && !peer->closed && r[i].key &&
+            !error_value(r[i].key, r[i].key_len, peer->ingress ? NULL : k, &r[i].id, why, &v)) {
+            route rt = {PW_FRAME_ERROR, r[i].key, r[i].key_len, k ? k->version : 0};
+            pw_frame *f = encode_frame(hub, peer_codec(peer), &v, rt);
+            pw_value_release(&v);
+            deliver(hub, peer, f, true);
+            pw_frame_release(f);
+        }
+        free(r[i].key);
+        pw_value_release(&r[i].id);
+    }
+    free(r);
+    for (size_t i = 0; i < nresync; i++)
+        hub->m.resyncs += send_all_fullsyncs(hub, resync[i]);
+    free(resync);
+    if (oom || !r) /* some peer may have missed its FullSync: it must not stay behind silently */
+        for (size_t i = 0; i < hub->npeers; i++)
+            hub->m.resyncs += send_all_fullsyncs(hub, hub->peers[i]);
+}
+
+static void durable_snapshots(pw_hub *hub)
+{
+    pw__durable *d = hub->dur;
+    for (size_t i = 0; pw__durable_next_snapshot(d, &i); i++) {
+        if (i >= hub->nkeys) {
+            pw__durable_forget_key(d, i);
+            continue;
+        }
+        hub_key *k = hub->keys[i];
+        pw_error err;
+        int64_t t0 = pw__durable_now_ms();
+        if (pw__durable_snapshot(d, i, k->name, k->len, &k->doc, k->version, &err))
+            pw__durable_log(d, true, "snapshot of \"%.*s\" failed: %s", (int)k->len, k->name,
+                            err.msg);
+        int64_t ms = pw__durable_now_ms() - t0;
+        if (ms >= 20)
+            pw__durable_log(d, false, "snapshot of \"%.*s\" at version %llu took %lld ms",
+                            (int)k->len, k->name, (unsigned long long)k->version, (long long)ms);
+    }
+}
+
+pw_err pw_hub_flush(pw_hub *hub)
+{
+    pw__durable *d = hub->dur;
+    if (!d || !pw__durable_due(d, pw__durable_now_ms()))
+        return PW_OK;
+    bool held = pw__durable_holding(d);
+    size_t n = pw__durable_changes(d);
+    pw_error err;
+    pw_error_clear(&err);
+    pw_err rc = pw__durable_commit(d, &err);
+    if (rc) {
+        char why[300];
+        snprintf(why, sizeof why, "change not stored: %s", err.msg);
+        pw__durable_log(d, true, "commit of %zu change%s failed, %s: %s", n, n == 1 ? "" : "s",
+                        held ? "refused to their senders" : "kept in memory until a snapshot",
+                        err.msg);
+        if (held)
+            refuse_turn(hub, why);
+        else
+            pw__durable_end_turn(d, true);
+        return PW_EIO;
+    }
+    for (size_t i = 0; i < pw__durable_held(d); i++) {
+        void *p;
+        pw_frame *f = pw__durable_held_at(d, i, &p);
+        pw_peer *peer = p;
+        if (!peer)
+            continue;
+        peer->held--;
+        if (!peer->closed && peer->ops->send(peer->transport, peer->conn, pw_frame_retain(f)))
+            peer_close(peer, "send failed");
+    }
+    pw__durable_end_turn(d, false);
+    durable_snapshots(hub);
+    return PW_OK;
+}
+
+int pw_hub_flush_ms(const pw_hub *hub)
+{
+    return hub->dur ? pw__durable_next_ms(hub->dur, pw__durable_now_ms()) : -1;
+}
+
+/* Closing: what was accepted and not yet written is written (nobody waits
+ * for it any more: the peers are gone). */
+static void durable_close(pw_hub *hub)
+{
+    pw__durable *d = hub->dur;
+    if (!d)
+        return;
+    pw_error err;
+    if (pw__durable_changes(d) && pw__durable_commit(d, &err))
+        pw__durable_log(d, true, "last commit failed: %s", err.msg);
+    pw__durable_free(d);
+    hub->dur = NULL;
 }

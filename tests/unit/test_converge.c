@@ -238,6 +238,14 @@ static bool deliver_one(cpeer *p)
     return true;
 }
 
+static uint64_t fake_now; /* the hub's clock in ms */
+
+static uint64_t fake_clock(void *userdata)
+{
+    (void)userdata;
+    return fake_now;
+}
+
 static const char *const owned[] = {"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"};
 
 /* npeers peers (the first nreplicas of them patchwire replicas, the rest
@@ -246,7 +254,11 @@ static const char *const owned[] = {"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p
 static void run_seed(uint64_t seed, size_t npeers, size_t nreplicas, size_t nedits, bool disjoint)
 {
     randdoc_seed(seed);
-    hub = pw_hub_new(NULL);
+    pw_hub_options ho;
+    pw_hub_options_init(&ho);
+    ho.clock = fake_clock;
+    fake_now = 0;
+    hub = pw_hub_new(&ho);
     ip = pw_inproc_new(hub);
     cr_assert(hub && ip);
     pw_value init = jsonv_parse("{\"list\":[1,2,3,4,5,6],\"rows\":[{\"a\":1},{\"b\":[1,2]},{\"c\":{}}],"
@@ -285,6 +297,8 @@ static void run_seed(uint64_t seed, size_t npeers, size_t nreplicas, size_t nedi
             editing |= peers[i].edits_left > 0;
         if (!editing)
             break;
+        fake_now += randdoc_below(50); /* FullSyncs asked for too often are held */
+        pw_hub_service(hub);
         cpeer *p = &peers[randdoc_below(npeers)];
         switch (randdoc_below(4)) {
         case 0:
@@ -306,8 +320,17 @@ static void run_seed(uint64_t seed, size_t npeers, size_t nreplicas, size_t nedi
         size_t busy = 0;
         for (size_t i = 0; i < npeers; i++)
             busy += peers[i].in.len + peers[i].out.len;
-        if (!busy)
-            break;
+        if (!busy) { /* the interval ends: held FullSyncs go out */
+            fake_now += 1000;
+            if (pw_hub_service(hub) != -1)
+                cr_assert_fail("seed %llu: a held FullSync is still due", (unsigned long long)seed);
+            for (size_t i = 0; i < npeers; i++) {
+                pull(&peers[i]);
+                busy += peers[i].in.len + peers[i].out.len;
+            }
+            if (!busy)
+                break;
+        }
         cpeer *p = &peers[randdoc_below(npeers)];
         if (randdoc_below(2))
             deliver_one(p);

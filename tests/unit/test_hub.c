@@ -27,10 +27,24 @@ typedef struct tpeer {
 
 static pw_hub *hub;
 static pw_inproc *ip;
+static uint64_t fake_now; /* the hub's clock, in ms: tests move it */
+
+static uint64_t fake_clock(void *userdata)
+{
+    (void)userdata;
+    return fake_now;
+}
 
 static void start(const pw_hub_options *opts)
 {
-    hub = pw_hub_new(opts);
+    pw_hub_options o;
+    if (opts)
+        o = *opts;
+    else
+        pw_hub_options_init(&o);
+    o.clock = fake_clock;
+    fake_now = 1000000;
+    hub = pw_hub_new(&o);
     cr_assert(hub);
     ip = pw_inproc_new(hub);
     cr_assert(ip);
@@ -712,6 +726,8 @@ static void random_run(uint64_t seed)
         peer_open(&p[i], "", i % 2 ? &pw_codec_msgpack : &pw_codec_json);
     int sent = 0, broken = 0;
     for (int step = 0; step < 400; step++) {
+        fake_now += randdoc_below(100); /* some FullSyncs are held, some not */
+        pw_hub_service(hub);
         tpeer *q = &p[randdoc_below(N)];
         if (pw_inproc_pending(q->conn)) {
             peer_drain(q, 1 + randdoc_below(3));
@@ -753,6 +769,8 @@ static void random_run(uint64_t seed)
         pw_value_release(&wire);
         pw_msg_clear(&m);
     }
+    fake_now += 1000;
+    cr_assert_eq(pw_hub_service(hub), -1, "every held FullSync is sent");
     for (int i = 0; i < N; i++) {
         drain(&p[i]);
         assert_equal_hub(&p[i], "doc");
@@ -769,4 +787,292 @@ Test(hub, random_sequential_edits_leave_every_peer_equal_to_the_hub)
 {
     for (uint64_t seed = 1; seed <= 40; seed++)
         random_run(seed * 0x9E3779B97F4A7C15u);
+}
+
+/* ---- access before work ---- */
+
+/* A patches message of about `bytes` bytes: its data a long array of
+ * zeros; data_first puts "data" before "type" and "key". */
+static pw_buf big_patches(const char *key, size_t bytes, bool data_first)
+{
+    pw_buf b = {0};
+    char head[128];
+    snprintf(head, sizeof head, "\"type\":\"patches\",\"key\":\"%s\",\"id\":\"e1\"", key);
+    const char *add = "{\"op\":\"add\",\"path\":[\"z\"],\"value\":[0";
+    cr_assert_eq(pw_buf_append(&b, "{", 1), PW_OK);
+    if (!data_first) {
+        cr_assert_eq(pw_buf_append(&b, head, strlen(head)), PW_OK);
+        cr_assert_eq(pw_buf_append(&b, ",", 1), PW_OK);
+    }
+    cr_assert_eq(pw_buf_append(&b, "\"data\":[", 8), PW_OK);
+    cr_assert_eq(pw_buf_append(&b, add, strlen(add)), PW_OK);
+    while (b.len < bytes)
+        cr_assert_eq(pw_buf_append(&b, ",0,0,0,0,0,0,0,0", 16), PW_OK);
+    cr_assert_eq(pw_buf_append(&b, "]}]", 3), PW_OK);
+    if (data_first) {
+        cr_assert_eq(pw_buf_append(&b, ",", 1), PW_OK);
+        cr_assert_eq(pw_buf_append(&b, head, strlen(head)), PW_OK);
+    }
+    cr_assert_eq(pw_buf_append(&b, "}", 1), PW_OK);
+    return b;
+}
+
+Test(hub, a_change_a_peer_may_not_write_is_refused_before_decoding)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.access = access_rule;
+    start(&o);
+    set_state("k", "{\"v\":0}");
+    tpeer ro, w;
+    peer_open(&ro, "ro-1", &pw_codec_json);
+    peer_open(&w, "w", &pw_codec_json);
+    drain(&ro), drain(&w);
+    for (int first = 0; first < 2; first++) {
+        pw_buf b = big_patches("k", (size_t)1 << 20, first);
+        pw_error err;
+        cr_assert_eq(pw_inproc_send(ro.conn, b.data, b.len, &err), PW_EDENIED);
+        cr_assert_str_eq(err.msg, "patches for \"k\": write denied");
+        pw_buf_free(&b);
+    }
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.refused_undecoded, 2);
+    cr_assert_eq(m.rejects, 2);
+    drain(&ro);
+    cr_assert_eq(ro.errors, 2);
+    cr_assert(contains(&ro.seen, "\"id\":\"e1\""), "the error names the refused change");
+    assert_equal_hub(&ro, "k");
+    assert_hub_is("k", "{\"v\":0}", 1);
+    /* a writer's large change is decoded and applied as before */
+    pw_buf b = big_patches("k", (size_t)1 << 20, true);
+    cr_assert_eq(pw_inproc_send(w.conn, b.data, b.len, NULL), PW_OK);
+    pw_buf_free(&b);
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.refused_undecoded, 2);
+    drain(&ro);
+    assert_equal_hub(&ro, "k");
+    peer_close(&ro), peer_close(&w);
+    stop();
+}
+
+Test(hub, a_msgpack_change_a_peer_may_not_write_is_refused_before_decoding)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.access = access_rule;
+    start(&o);
+    set_state("k", "{\"v\":0}");
+    tpeer ro;
+    peer_open(&ro, "ro-1", &pw_codec_msgpack);
+    drain(&ro);
+    pw_buf json = big_patches("k", 200000, true);
+    pw_value v;
+    cr_assert_eq(pw_codec_json.decode(json.data, json.len, NULL, &v, NULL), PW_OK);
+    pw_buf_free(&json);
+    cr_assert_eq(peer_send_value(&ro, &v, NULL), PW_EDENIED);
+    pw_value_release(&v);
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.refused_undecoded, 1);
+    drain(&ro);
+    cr_assert_eq(ro.errors, 1);
+    assert_equal_hub(&ro, "k");
+    peer_close(&ro);
+    stop();
+}
+
+Test(hub, a_reader_may_resync_but_not_send_large_messages_or_hide_the_key)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.access = access_rule;
+    o.max_readonly_bytes = 1000;
+    start(&o);
+    set_state("k", "{\"v\":0}");
+    tpeer ro, w;
+    peer_open(&ro, "ro-1", &pw_codec_json);
+    peer_open(&w, "w", &pw_codec_json);
+    drain(&ro), drain(&w);
+    cr_assert_eq(peer_send(&ro, "{\"type\":\"resync\",\"key\":\"k\"}"), PW_OK);
+    drain(&ro);
+    cr_assert_eq(ro.fullsyncs, 2);
+    char big[2048];
+    snprintf(big, sizeof big, "{\"type\":\"resync\",\"key\":\"k\",\"pad\":\"%01500d\"}", 0);
+    cr_assert_eq(pw_inproc_send(ro.conn, (const uint8_t *)big, strlen(big), NULL), PW_EDENIED);
+    /* an escaped type or key cannot be read in place: refused past the size */
+    snprintf(big, sizeof big, "{\"type\":\"patches\",\"key\":\"\\u006b\",\"pad\":\"%01500d\"}", 0);
+    cr_assert_eq(pw_inproc_send(w.conn, (const uint8_t *)big, strlen(big), NULL), PW_EMSG);
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.refused_undecoded, 2);
+    /* and below it, decoded as before */
+    const char *escaped = "{\"type\":\"patch\\u0065s\",\"key\":\"\\u006b\",\"data\":["
+                          "{\"op\":\"replace\",\"path\":[\"v\"],\"value\":1}]}";
+    cr_assert_eq(pw_inproc_send(w.conn, (const uint8_t *)escaped, strlen(escaped), NULL), PW_OK);
+    drain(&ro);
+    assert_equal_hub(&ro, "k");
+    peer_close(&ro), peer_close(&w);
+    stop();
+}
+
+/* ---- FullSyncs asked for, at most one per key per interval ---- */
+
+Test(hub, resyncs_asked_for_in_an_interval_are_sent_once_at_its_end)
+{
+    start(NULL);
+    set_state("k", "{\"v\":0}");
+    set_state("other", "{}");
+    tpeer p, w;
+    peer_open(&p, "p", &pw_codec_json);
+    peer_open(&w, "w", &pw_codec_msgpack);
+    drain(&p), drain(&w);
+    cr_assert_eq(pw_hub_service(hub), -1);
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(peer_send(&p, "{\"type\":\"resync\",\"key\":\"k\"}"), PW_OK);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 3, "the two on join, one for the first resync");
+    /* another key is not held by this one */
+    cr_assert_eq(peer_send(&p, "{\"type\":\"resync\",\"key\":\"other\"}"), PW_OK);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 4);
+    cr_assert_eq(peer_send(&w, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                               "{\"op\":\"replace\",\"path\":[\"v\"],\"value\":1}]}"),
+                 PW_OK);
+    fake_now += 400;
+    cr_assert_eq(pw_hub_service(hub), 600);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 4);
+    fake_now += 600;
+    cr_assert_eq(pw_hub_service(hub), -1);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 5, "the 49 held ones went out as one");
+    assert_equal_hub(&p, "k");
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.resyncs_held, 49);
+    cr_assert_eq(m.resyncs, 3);
+    /* a new interval starts with the one just sent */
+    cr_assert_eq(peer_send(&p, "{\"type\":\"resync\",\"key\":\"k\"}"), PW_OK);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 5);
+    peer_close(&p), peer_close(&w);
+    stop();
+}
+
+Test(hub, refused_messages_get_every_error_and_one_fullsync_per_interval)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.resync_interval_ms = 5000;
+    start(&o);
+    set_state("k", "{\"v\":0}");
+    tpeer p, w;
+    peer_open(&p, "p", &pw_codec_msgpack);
+    peer_open(&w, "w", &pw_codec_json);
+    drain(&p), drain(&w);
+    for (int i = 0; i < 20; i++)
+        cr_assert_lt(peer_send(&p, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                                   "{\"op\":\"remove\",\"path\":[\"nowhere\",\"x\"]}]}"),
+                     0);
+    cr_assert_eq(peer_send(&w, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                               "{\"op\":\"replace\",\"path\":[\"v\"],\"value\":2}]}"),
+                 PW_OK);
+    drain(&p);
+    cr_assert_eq(p.errors, 20);
+    cr_assert_eq(p.fullsyncs, 2);
+    fake_now += 5000;
+    pw_hub_service(hub);
+    drain(&p);
+    cr_assert_eq(p.fullsyncs, 3);
+    assert_equal_hub(&p, "k");
+    /* a peer that leaves with one held leaves nothing behind */
+    cr_assert_lt(peer_send(&p, "{\"type\":\"patches\",\"key\":\"k\",\"data\":5}"), 0);
+    cr_assert_lt(peer_send(&p, "{\"type\":\"patches\",\"key\":\"k\",\"data\":5}"), 0);
+    peer_close(&p);
+    fake_now += 5000;
+    cr_assert_eq(pw_hub_service(hub), -1);
+    peer_close(&w);
+    stop();
+}
+
+/* ---- the size of a key's state ---- */
+
+static void send_item(tpeer *w, int i, size_t bytes, pw_err want)
+{
+    char msg[4096];
+    cr_assert_lt(bytes, 3000);
+    snprintf(
+        msg, sizeof msg,
+        "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"add\",\"path\":[\"items\",%d],"
+        "\"value\":\"%0*d\"}]}",
+        i, (int)bytes, 0);
+    cr_assert_eq(pw_inproc_send(w->conn, (const uint8_t *)msg, strlen(msg), NULL), want, "item %d",
+                 i);
+}
+
+Test(hub, a_change_that_would_pass_the_state_bound_is_refused)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.max_state_bytes = 100000;
+    start(&o);
+    set_state("k", "{\"items\":[]}");
+    tpeer w, r;
+    peer_open(&w, "w", &pw_codec_json);
+    peer_open(&r, "r", &pw_codec_msgpack);
+    drain(&w), drain(&r);
+    int i = 0;
+    pw_hub_metrics m;
+    for (;; i++) {
+        char msg[4096];
+        snprintf(
+            msg, sizeof msg,
+            "{\"type\":\"patches\",\"key\":\"k\",\"data\":[{\"op\":\"add\",\"path\":[\"items\",%d],"
+            "\"value\":\"%02000d\"}]}",
+            i, 0);
+        pw_err rc = pw_inproc_send(w.conn, (const uint8_t *)msg, strlen(msg), NULL);
+        if (rc) {
+            cr_assert_eq(rc, PW_ELIMIT);
+            break;
+        }
+        cr_assert_lt(i, 100, "the bound holds");
+    }
+    cr_assert_geq(i, 40, "a state of %d items of 2 KB stays under 100 KB", i);
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.state_refusals, 1);
+    drain(&w), drain(&r);
+    assert_equal_hub(&r, "k");
+    assert_equal_hub(&w, "k");
+    cr_assert_str_eq(w.last_error, "patches for \"k\": the state would pass 100000 bytes");
+    pw_frame *f = pw_hub_fullsync_frame(hub, "k", 1, NULL);
+    cr_assert_leq(f->len, 100000);
+    pw_frame_release(f);
+    /* removals are always let through; they make room once the state is
+     * measured again: by the FullSync encoded for a JSON joiner */
+    for (int j = 0; j < 10; j++)
+        cr_assert_eq(peer_send(&w, "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                                   "{\"op\":\"remove\",\"path\":[\"items\",0]}]}"),
+                     PW_OK);
+    send_item(&w, 0, 2000, PW_ELIMIT);
+    tpeer j;
+    peer_open(&j, "j", &pw_codec_json);
+    drain(&j);
+    send_item(&w, 0, 2000, PW_OK);
+    peer_close(&j);
+    /* a copy adds what it copies: measured */
+    const char *copy = "{\"type\":\"patches\",\"key\":\"k\",\"data\":["
+                       "{\"op\":\"copy\",\"from\":\"/items\",\"path\":\"/again\"}]}";
+    cr_assert_eq(pw_inproc_send(w.conn, (const uint8_t *)copy, strlen(copy), NULL), PW_ELIMIT);
+    /* and so does a FullSync from a peer */
+    char big[120000];
+    snprintf(big, sizeof big,
+             "{\"type\":\"fullsync\",\"key\":\"k\",\"data\":{\"s\":\"%0110000d\"}}", 0);
+    cr_assert_eq(pw_inproc_send(w.conn, (const uint8_t *)big, strlen(big), NULL), PW_ELIMIT);
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_eq(m.state_refusals, 4);
+    drain(&r);
+    assert_equal_hub(&r, "k");
+    peer_close(&w), peer_close(&r);
+    stop();
 }

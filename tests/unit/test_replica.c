@@ -157,7 +157,12 @@ static void plain_send(pw_inproc_conn *c, const char *json)
 
 static void setup(void)
 {
-    hub = pw_hub_new(NULL);
+    /* the replica's side is tested here: every FullSync asked for at once
+     * (the hub's resync_interval_ms is tested in test_hub and test_converge) */
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.resync_interval_ms = 0;
+    hub = pw_hub_new(&o);
     ip = pw_inproc_new(hub);
     cr_assert(hub && ip);
     cr_assert_eq(pw_hub_set_state(hub, "k", 1, jsonv_parse("{\"a\":1,\"b\":[1,2,3],\"c\":{}}")), PW_OK);

@@ -138,21 +138,30 @@ static void published_state(skey *k, uint64_t seq)
     k->state_at = now_ms();
 }
 
-/* The retained state of k, now, from the hub's shared FullSync frame. */
-static void publish_state(pw_mqtt_server *s, skey *k, bool force)
+/* The retained state of k, now, from the hub's shared FullSync frame;
+ * false when it could not go (it stays due: tried again later). */
+static bool publish_state(pw_mqtt_server *s, skey *k, bool force)
 {
     char topic[1024];
     if (s->state_inflight > STATE_BUDGET || !topic_of(s, k, "state", topic, sizeof topic))
-        return; /* stays dirty: tried again at the next tick */
+        return false;
     pw_frame *f = pw_hub_fullsync_frame(s->hub, k->name, k->len, s->o.codec);
+    uint64_t current = 0; /* past f->seq while a change is not stored yet (persist.h) */
+    pw_hub_state(s->hub, k->name, k->len, &current);
+    bool done = false;
     if (f && (force || f->seq > k->published) && publish(s, topic, f, true, STATE, f->len)) {
         s->state_inflight += f->len;
         s->st.states++;
         published_state(k, f->seq);
-    } else if (f && f->seq <= k->published) {
+        done = true;
+    } else if (f && !force && f->seq <= k->published) {
         k->dirty = false;
+        done = true;
     }
+    if (f && current > f->seq)
+        k->dirty = true;
     pw_frame_release(f);
+    return done;
 }
 
 /* ---- the hub's transport ops ---- */
@@ -331,13 +340,12 @@ static void republish(pw_mqtt_server *s)
     for (size_t i = 0; i < s->nkeys && mqlink_is_connected(s->link); i++) {
         skey *k = &s->keys[i];
         if (k->resync && now >= k->resync_after) {
-            k->resync = false;
+            k->resync = !publish_state(s, k, true);
             k->resync_after = now + RESYNC_SPACING_MS;
-            publish_state(s, k, true);
         } else if (k->dirty && now >= k->state_due) {
             publish_state(s, k, false);
-            if (k->dirty) /* the broker is behind: try again an interval later */
-                k->state_due = now + s->o.state_interval_ms;
+            if (k->dirty) /* the broker is behind, or the change not stored yet */
+                k->state_due = now + (s->state_inflight > STATE_BUDGET ? s->o.state_interval_ms : 10);
         }
     }
 }

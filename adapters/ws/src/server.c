@@ -727,6 +727,9 @@ int pw_ws_server_port(const pw_ws_server *s)
 
 pw_err pw_ws_server_service(pw_ws_server *s, int timeout_ms)
 {
+    int due = pw_hub_service(s->hub); /* held FullSyncs: the wait ends when one is due */
+    if (due >= 0 && timeout_ms > 0 && due < timeout_ms)
+        timeout_ms = due;
     return pw__ws_service(s->ctx, &s->wait_sul, timeout_ms) < 0 ? PW_EIO : PW_OK;
 }
 

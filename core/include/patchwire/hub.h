@@ -73,6 +73,31 @@ typedef struct pw_hub_options {
      * edits (proto/SPEC.md, "Versions and convergence"); default 1,024. A
      * change built on an older version is treated as overlapping. */
     size_t max_changelog;
+    /* With an access hook: the largest message a peer may send for a key it
+     * may not write (a resync), and the largest whose "type" and "key" need
+     * not be plain strings near its top. Past it, or when it is a change of
+     * such a key, the message is refused before it is decoded (the key is
+     * read in place). Default 64 KiB. */
+    size_t max_readonly_bytes;
+    /* At most one FullSync per peer and key in this many milliseconds for
+     * what a peer asks (a resync, a refused message; not a plain change
+     * that crossed another, whose FullSync goes out at once as the peer's
+     * copy diverged): the error still goes out at once, the FullSync waits for
+     * the end of the interval (pw_hub_service) and is sent once however
+     * often it was asked for. 0: no limit. An ingress is not limited (its
+     * answers go to every device behind it). Default 1,000. */
+    uint32_t resync_interval_ms;
+    /* Bytes a key's state may take, as JSON; a change from a peer that
+     * would pass it is refused (PW_ELIMIT, error + FullSync). Measured
+     * cheaply: the size of the state's last JSON FullSync encoding plus the
+     * bytes of each change accepted since (an upper bound: removals count
+     * at the next encoding, which is redone when the bound says no and
+     * enough has changed since). Default 64 MiB. The application's
+     * pw_hub_set_state is not limited. */
+    size_t max_state_bytes;
+    /* Milliseconds on a monotonic clock; NULL: CLOCK_MONOTONIC. */
+    uint64_t (*clock)(void *userdata);
+    void *clock_userdata;
 } pw_hub_options;
 
 void pw_hub_options_init(pw_hub_options *opts);
@@ -100,6 +125,11 @@ pw_frame *pw_hub_fullsync_frame(pw_hub *hub, const char *key, size_t key_len, co
 /* The limits the hub decodes peer messages with (its options' limits), for
  * transports that bound a message before it reaches the hub. */
 const pw_limits *pw_hub_limits(const pw_hub *hub);
+
+/* Does what is due: FullSyncs held back by resync_interval_ms. Call it
+ * from the loop that owns the hub; returns the milliseconds until it has
+ * something to do again, or -1 when nothing waits. */
+int pw_hub_service(pw_hub *hub);
 
 /* ---- peer events, reported by transports ---- */
 
@@ -162,7 +192,10 @@ typedef struct pw_hub_metrics {
     uint64_t rejects;   /* messages refused (malformed, denied, failed to apply, limits) */
     uint64_t resyncs;   /* FullSyncs sent to bring a peer back in line */
     uint64_t overflows; /* queues dropped for a FullSync, or peers closed, on overflow */
-    uint64_t reserved[8];
+    uint64_t refused_undecoded; /* refused before decoding: no write access (or unreadable) */
+    uint64_t resyncs_held;      /* FullSyncs asked for within resync_interval_ms (coalesced) */
+    uint64_t state_refusals;    /* changes refused as they would pass max_state_bytes */
+    uint64_t reserved[5];
 } pw_hub_metrics;
 
 void pw_hub_metrics_get(const pw_hub *hub, pw_hub_metrics *out);
