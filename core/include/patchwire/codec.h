@@ -27,14 +27,13 @@ extern "C" {
  * a header. 0 in either means its default. */
 typedef struct pw_limits {
     size_t max_input_bytes;   /* default 64 MiB */
-    uint32_t max_depth;       /* default 512 */
+    uint32_t max_depth;       /* default 512 (PW_DEFAULT_MAX_DEPTH, patch.h) */
     size_t max_string_bytes;  /* default 16 MiB */
     size_t max_values;        /* default 16 Mi values (keys and containers count) */
     size_t max_decoded_ratio; /* default 48 bytes per input byte */
 } pw_limits;
 
 #define PW_DEFAULT_MAX_INPUT_BYTES ((size_t)64 << 20)
-#define PW_DEFAULT_MAX_DEPTH 512u
 #define PW_DEFAULT_MAX_STRING_BYTES ((size_t)16 << 20)
 /* Well above real documents: a 64 MiB JSON state of typical objects holds
  * about 8 Mi values, and dense small-number arrays decode to at most 24

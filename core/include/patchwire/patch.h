@@ -26,6 +26,10 @@ extern "C" {
  * see proto/SPEC.md, section 8. */
 #define PW_MAX_PATH_SEGMENTS 1024
 
+/* The default pw_limits.max_depth of the codecs (codec.h). Defined here, the
+ * lowest layer that needs it, since apply bounds documents by it. */
+#define PW_DEFAULT_MAX_DEPTH 512u
+
 typedef enum pw_op {
     PW_OP_ADD = 0,
     PW_OP_REMOVE,

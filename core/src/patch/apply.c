@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "path_internal.h"
-#include "patchwire/codec.h"
 #include "patchwire/patch.h"
 #include "value_internal.h"
 
