@@ -1,5 +1,6 @@
 /* store_internal.h - the store's layout, shared by store.c (keys, edits,
- * subscriptions) and store_history.c (transactions, undo and redo).
+ * subscriptions), store_history.c (transactions, undo and redo) and
+ * store_record.c (the records both keep; it calls neither).
  *
  * Every list kept here is an Immer list: local edits are recorded, sent and
  * undone in the dialect the wire carries. Room for each record is reserved
@@ -83,7 +84,7 @@ void pw__store_notify(pw_store *s, pw__state *st, pw_origin origin, const pw_pat
 /* Rewrites err's message as `key "...": <message>`. Returns code. */
 pw_err pw__store_key_error(pw_error *err, pw_err code, const pw__state *st);
 
-/* ---- store_history.c ---- */
+/* ---- store_record.c ---- */
 bool pw__steps_reserve(pw__steps *st, size_t more);
 void pw__steps_clear(pw__steps *st);
 /* Pushes a step (taken) onto a reserved stack, dropping the oldest beyond max. */
@@ -92,6 +93,11 @@ void pw__steps_push(pw__steps *st, pw_patches *p, size_t max);
  * for the current level and a place on the dirty list and the undo stack. */
 pw_err pw__txn_touch(pw_store *s, pw__state *st, size_t nfwd);
 void pw__state_history_free(pw__state *st);
+
+static inline pw__mark *pw__top_mark(pw__state *st)
+{
+    return st->nmarks ? &st->marks[st->nmarks - 1] : NULL;
+}
 
 /* Reverses the patches of p from index `from` to the end, in place. */
 static inline void pw__reverse_tail(pw_patches *p, size_t from)
