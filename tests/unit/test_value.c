@@ -228,7 +228,7 @@ Test(value, node_cache_of_an_exiting_thread_is_freed)
     cr_assert_eq(ret, &churned);
 }
 
-/* ---- hashing of object keys (internal hooks of core/src/strtab.c, value.c) ---- */
+/* ---- hashing of object keys (internal hooks of core/src/base/strtab.c, value/value.c) ---- */
 
 uint64_t pw__siphash(uint64_t k0, uint64_t k1, const void *s, size_t n, int c, int d);
 size_t pw__object_index_probes(const pw_value *obj);
