@@ -322,9 +322,9 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
         c->stalled_since = 0;
         for (size_t i = 0; i < frames; i++) {
             f = pw__ws_frameq_pop(&c->q);
-            size_t len = f->len;
+            size_t cost = pw_frame_cost(f);
             pw_frame_release(f);
-            pw_hub_peer_written(s->hub, c->peer, len);
+            pw_hub_peer_written(s->hub, c->peer, cost);
         }
         if (c->q.count || c->close_code || wants_ping(c))
             lws_callback_on_writable(c->wsi);
@@ -336,9 +336,9 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
     c->stalled_since = 0;
     if (r == 1) {
         f = pw__ws_frameq_pop(&c->q);
-        size_t len = f->len;
+        size_t cost = pw_frame_cost(f);
         pw_frame_release(f);
-        pw_hub_peer_written(s->hub, c->peer, len);
+        pw_hub_peer_written(s->hub, c->peer, cost);
     }
     if (c->q.count || c->close_code || wants_ping(c))
         lws_callback_on_writable(c->wsi);
