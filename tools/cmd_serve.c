@@ -62,8 +62,8 @@ static const char usage[] =
     "  --tls-cert FILE         PEM certificate: serve wss:// and https://\n"
     "  --tls-key FILE          PEM private key of the certificate\n"
     "  --max-message-bytes N   refuse messages larger than N bytes (default 64 MiB)\n"
-    "  --max-queue-bytes N     bytes queued for a slow peer before it is resynced\n"
-    "                          (default 8 MiB)\n"
+    "  --max-queue-bytes N     bytes queued for a slow peer, 96 more per message,\n"
+    "                          before it is resynced (default 8 MiB)\n"
     "  --max-bytes N           the same as --max-message-bytes\n"
     "  --max-depth N           refuse documents nested deeper than N (default 512)\n"
     "  --max-values N          refuse messages of more than N values (default 16777216)\n"
@@ -82,6 +82,10 @@ static const char usage[] =
     "                          limit at start, less 64); more are closed on accept\n"
     "  --max-connections-per-address N\n"
     "                          the same from one IPv4 address or IPv6 /64 (default 256)\n"
+    "  --message-timeout S     close a peer whose message, once begun, is not\n"
+    "                          complete within S seconds (default 30)\n"
+    "  --read-timeout S        drop a peer that reads nothing for S seconds while\n"
+    "                          frames wait for it (default 60)\n"
     "  --quiet                 log errors only\n"
     "  --verbose               log more (libwebsockets' own notices too)\n"
     "  -h, --help              show this help\n";
@@ -142,6 +146,7 @@ typedef struct serve_opts {
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     size_t max_message_bytes, max_queue_bytes, max_values, max_decoded_ratio;
     size_t max_connections, max_per_address;
+    size_t message_timeout_s, read_timeout_s;
     size_t max_readonly_bytes, resync_interval_ms, max_state_bytes;
     uint32_t max_depth;
     const char *states[64];
@@ -177,6 +182,14 @@ static int parse_size(cli *c, const char *name, const char *s, size_t *out)
         return cli_usage_error(c, "%s needs a positive number, not '%s'", name, s);
     *out = (size_t)v;
     return CLI_OK;
+}
+
+static int parse_seconds(cli *c, const char *name, const char *s, size_t *out)
+{
+    int status = parse_size(c, name, s, out);
+    if (status == CLI_OK && *out > 86400)
+        return cli_usage_error(c, "%s: at most 86400 seconds, not '%s'", name, s);
+    return status;
 }
 
 static bool is_dir(const char *path)
@@ -225,8 +238,10 @@ static void ws_log(pw_ws_log_level level, const char *line, void *userdata)
  * server binds what it was told or fails with the reason). */
 static int resolve_host(cli *c, const char *host, char *out, size_t cap)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE}, *res = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
+                    *res = NULL;
     int rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0)
         return cli_fail(c, "--ws: cannot resolve %s: %s", host,
@@ -347,6 +362,15 @@ static int parse_args(cli *c, int argc, char **argv, serve_opts *o)
                                          &status)) != 0) {
             if (r < 0 || (status = parse_size(c, "--max-connections-per-address", v,
                                               &o->max_per_address)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--message-timeout", argc, argv, &i, &v, &status)) !=
+                   0) {
+            if (r < 0 || (status = parse_seconds(c, "--message-timeout", v,
+                                                 &o->message_timeout_s)) != CLI_OK)
+                return status;
+        } else if ((r = cli_option_value(c, "--read-timeout", argc, argv, &i, &v, &status)) != 0) {
+            if (r < 0 ||
+                (status = parse_seconds(c, "--read-timeout", v, &o->read_timeout_s)) != CLI_OK)
                 return status;
         } else if ((r = mqtt_cli_option(c, &o->mq, argc, argv, &i, &status)) != 0) {
             if (r < 0)
@@ -519,6 +543,8 @@ static pw_ws_server *start_ws(cli *c, serve_opts *o, pw_hub *hub, const pw_hub_o
     }
     so.max_connections = o->max_connections;
     so.max_connections_per_address = o->max_per_address;
+    so.message_timeout_s = (unsigned)o->message_timeout_s;
+    so.read_timeout_s = (unsigned)o->read_timeout_s;
     raise_fd_limit();
     so.log = ws_log;
     so.log_userdata = o;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "patchwire.h"
@@ -758,4 +759,123 @@ Test(ws_wire, at_the_descriptor_limit_accept_does_not_spin, .init = start_at_a_l
     cr_assert(kept_soon(NULL, &fd), "no connection once the sockets were closed");
     ws_close(fd);
     relay_between_fresh_peers("after-fd-limit");
+}
+
+/* ---- time limits ---- */
+
+static void start_timeouts(void)
+{
+    static const char *const extra[] = {"--max-message-bytes",
+                                        "1048576",
+                                        "--max-queue-bytes",
+                                        "262144",
+                                        "--message-timeout",
+                                        "2",
+                                        "--read-timeout",
+                                        "2",
+                                        NULL};
+    start_with(extra);
+}
+
+static long long elapsed_ms(const struct timespec *since)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - since->tv_sec) * 1000LL + (t.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Whether the server's log has a line containing `what`. */
+static bool logged(const char *what)
+{
+    FILE *f = fopen(srv.log_path, "r");
+    if (!f)
+        return false;
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, what) != NULL;
+    fclose(f);
+    return found;
+}
+
+Test(ws_wire, a_message_not_finished_in_time_closes_its_sender, .init = start_timeouts)
+{
+    int frame = join(), fragments = join(), idle = join(), writer = join(), reader = join();
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    /* a 1000-byte text frame of which 8 bytes come */
+    uint8_t head[] = {0x81, 0xfe, 0x03, 0xe8, 0, 0, 0, 0};
+    cr_assert_eq(ws_send_raw(frame, head, sizeof head), 0);
+    cr_assert_eq(ws_send_raw(frame, "{\"type\":", 8), 0);
+    /* a first fragment whose final one never comes */
+    cr_assert_eq(ws_send_frame(fragments, false, WS_TEXT, "{\"type\":", 8), 0);
+    /* a fragmented change finished within the limit is applied */
+    const char *change = "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":"
+                         "[{\"op\":\"add\",\"path\":[\"items\",0],\"value\":\"in-time\"}]}";
+    cr_assert_eq(ws_send_frame(writer, false, WS_TEXT, change, 20), 0);
+    usleep(1000000);
+    cr_assert_eq(ws_send_frame(writer, true, WS_CONT, change + 20, strlen(change) - 20), 0);
+    pw_msg m;
+    cr_assert(expect_type(reader, "patches", &m), "a message finished in time was not relayed");
+    pw_msg_clear(&m);
+
+    cr_expect_eq(close_code(frame), 1008, "a frame left unfinished was not closed with 1008");
+    cr_expect_eq(close_code(fragments), 1008, "a message left unfinished was not closed with 1008");
+    long long took = elapsed_ms(&start);
+    cr_expect(took >= 1500 && took <= 20000, "closed after %lld ms, the limit is 2 s", took);
+    cr_expect(logged("a message not finished in 2 s"));
+    /* a peer that sends nothing has nothing half-sent: it stays */
+    check_relay(idle, reader, "kept-idle");
+    ws_close(idle);
+    ws_close(writer);
+    ws_close(reader);
+}
+
+Test(ws_wire, a_peer_that_reads_nothing_is_dropped, .init = start_timeouts)
+{
+    int stuck = ws_open(srv.port, NULL, NULL, WAIT_MS); /* never reads until dropped */
+    cr_assert_geq(stuck, 0);
+    int writer = join(), reader = join();
+    /* the writer answers the ping that follows its FullSync (its receipt),
+     * so its changes are not answered with FullSyncs it would have to read */
+    uint8_t *p;
+    size_t n;
+    cr_assert_eq(ws_recv(writer, 500, &p, &n), WS_TIMEOUT);
+    char *msg = malloc(9000);
+    cr_assert(msg);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    bool dropped = false;
+    /* 8 KB changes until the stuck peer's socket is full and 2 s have
+     * passed without it reading; the reader reads all along, for longer than
+     * the limit, and keeps its connection */
+    for (int i = 0; i < 30000 && !dropped && elapsed_ms(&start) < 30000; i++) {
+        int n = snprintf(msg, 9000,
+                         "{\"type\":\"patches\",\"key\":\"appstate\",\"data\":[{\"op\":\"replace\","
+                         "\"path\":[\"blob\"],\"value\":\"%d-%08000d\"}]}",
+                         i, 0);
+        cr_assert_eq(ws_send_frame(writer, true, WS_TEXT, msg, (size_t)n), 0);
+        pw_msg m;
+        cr_assert(expect_type(reader, "patches", &m), "reader starved at change %d", i);
+        pw_msg_clear(&m);
+        if (i % 50 == 49)
+            dropped = logged("read nothing for 2 s");
+        usleep(1000);
+    }
+    free(msg);
+    cr_assert(dropped, "a peer that read nothing was not dropped");
+    fprintf(stderr, "a peer that reads nothing: dropped after %lld ms of changes\n",
+            elapsed_ms(&start));
+    /* what was in flight arrives, then the end of the connection */
+    int op = WS_TEXT;
+    for (int i = 0; i < 100000 && (op == WS_TEXT || op == WS_PING); i++) {
+        op = ws_recv(stuck, WAIT_MS, &p, &n);
+        if (op >= 0)
+            free(p);
+    }
+    cr_expect(op == WS_EOF || op == WS_CLOSE, "the stuck peer's connection did not end (%d)", op);
+    ws_close(stuck);
+    check_relay(writer, reader, "after-stuck");
+    ws_close(writer);
+    ws_close(reader);
 }

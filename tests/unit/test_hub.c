@@ -677,6 +677,39 @@ Test(hub, slow_peer_is_bounded_and_ends_equal_after_a_resync)
     stop();
 }
 
+/* A small change costs a slow peer more than its bytes: a queue slot and a
+ * frame header it may hold alone. The budget counts them. */
+Test(hub, a_queue_of_small_changes_counts_what_each_one_holds)
+{
+    pw_hub_options o;
+    pw_hub_options_init(&o);
+    o.max_queue_bytes = 4096;
+    start(&o);
+    set_state("k", "{\"log\":[]}");
+    tpeer w, slow;
+    peer_open(&w, "w", &pw_codec_json);
+    peer_open(&slow, "slow", &pw_codec_json);
+    drain(&w), drain(&slow);
+    size_t most = 0;
+    for (int i = 0; i < 200; i++) {
+        send_counter_patch(&w, i);
+        size_t held = pw_inproc_pending_bytes(slow.conn) +
+                      pw_inproc_pending(slow.conn) * (PW_FRAME_OVERHEAD + 1 /* the key */);
+        most = held > most ? held : most;
+    }
+    /* by bytes alone it would hold about 60 changes of 60 bytes; it holds
+     * what 4 KiB pays for, frames included (and the one that passed it) */
+    cr_assert_leq(most, o.max_queue_bytes + 256, "held %zu", most);
+    cr_assert_lt(pw_inproc_pending(slow.conn), 30);
+    pw_hub_metrics m;
+    pw_hub_metrics_get(hub, &m);
+    cr_assert_geq(m.overflows, 1);
+    drain(&slow);
+    assert_equal_hub(&slow, "k");
+    peer_close(&w), peer_close(&slow);
+    stop();
+}
+
 Test(hub, slow_peer_is_closed_under_the_disconnect_policy)
 {
     pw_hub_options o;

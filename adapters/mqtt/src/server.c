@@ -173,7 +173,7 @@ static void reader_frame(pw_mqtt_server *s, pw_frame *f)
     bool sent = false;
     if (k && topic_of(s, k, "patches", topic, sizeof topic)) {
         if (f->kind == PW_FRAME_FULLSYNC) {
-            sent = publish(s, topic, f, false, READER, f->len);
+            sent = publish(s, topic, f, false, READER, pw_frame_cost(f));
             char st[1024];
             if (mq_topic(st, sizeof st, lo(s)->prefix, k->name, k->len, "state") &&
                 publish(s, st, f, true, READER, 0)) {
@@ -181,14 +181,14 @@ static void reader_frame(pw_mqtt_server *s, pw_frame *f)
                 published_state(k, f->seq);
             }
         } else if (f->kind == PW_FRAME_PATCHES) {
-            sent = publish(s, topic, f, false, READER, f->len);
+            sent = publish(s, topic, f, false, READER, pw_frame_cost(f));
             mark_dirty(s, k);
         }
         if (!sent)
             mark_dirty(s, k); /* the next state tells what was missed */
     }
     if (!sent)
-        s->reader_unsent += f->len;
+        s->reader_unsent += pw_frame_cost(f);
 }
 
 static void ingress_frame(pw_mqtt_server *s, pw_frame *f)
@@ -197,12 +197,12 @@ static void ingress_frame(pw_mqtt_server *s, pw_frame *f)
     /* an error may name any key a device made up: no record is kept for it */
     if (f->kind == PW_FRAME_ERROR && f->key &&
         mq_topic(topic, sizeof topic, lo(s)->prefix, f->key, f->key_len, "error") &&
-        publish(s, topic, f, false, INGRESS, f->len))
+        publish(s, topic, f, false, INGRESS, pw_frame_cost(f)))
         return;
     skey *k = f->kind == PW_FRAME_FULLSYNC && f->key ? key_of(s, f->key, f->key_len) : NULL;
     if (k)
         k->resync = true; /* republished after the message is handled */
-    s->ingress_unsent += f->len;
+    s->ingress_unsent += pw_frame_cost(f);
 }
 
 static pw_err srv_send(void *transport, void *conn, pw_frame *frame)

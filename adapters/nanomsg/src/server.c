@@ -108,7 +108,7 @@ static void publish(pw_nn_server *s, const pw_frame *f, int which)
     if (msg && !s->q.head) {
         void *m = msg;
         if (nn_send(s->pub, &m, NN_MSG, NN_DONTWAIT) >= 0) {
-            count_sent(which, f->len, s);
+            count_sent(which, pw_frame_cost(f), s);
             return;
         }
         if (nn_errno() != EAGAIN && nn_errno() != EINTR) {
@@ -116,9 +116,9 @@ static void publish(pw_nn_server *s, const pw_frame *f, int which)
             msg = NULL;
         }
     }
-    if (!msg || !pw_nn__outq_push(&s->q, msg, f->len, which)) {
+    if (!msg || !pw_nn__outq_push(&s->q, msg, pw_frame_cost(f), which)) {
         if (which != CONN_NONE)
-            s->written[which] += f->len;
+            s->written[which] += pw_frame_cost(f);
         s->st.publish_failed++;
     }
 }
@@ -131,7 +131,7 @@ static pw_err nn_server_send(void *transport, void *conn, pw_frame *frame)
     pw_nn_server *s = transport;
     int which = *(int *)conn;
     if (which == CONN_PULL && frame->kind == PW_FRAME_ACK) {
-        s->written[which] += frame->len; /* the relayed change is the answer */
+        s->written[which] += pw_frame_cost(frame); /* the relayed change is the answer */
     } else {
         if (which == CONN_PUB && frame->key &&
             (frame->kind == PW_FRAME_PATCHES || frame->kind == PW_FRAME_FULLSYNC))

@@ -35,6 +35,7 @@
 
 #define WS_RX_BUFFER 1024 /* lws's per-connection rx buffer */
 #define CLOSE_GRACE_S 5   /* a closing peer that does not read is dropped after it */
+#define SWEEP_MS 1000     /* how often the time limits are checked */
 #define IDENTITY_MAX 1024
 
 enum { PROTO_AUTO, PROTO_JSON, PROTO_MSGPACK, PROTO_COUNT };
@@ -48,9 +49,12 @@ struct ws_conn {
     pw__ws_frameq q;
     pw__ws_rxbuf rx;
     uint64_t id;
-    uint16_t close_code; /* nonzero: send a close frame at the next writable */
-    bool ping_out;       /* a receipt ping awaits its pong */
-    uint8_t ping[16];    /* what it carried: the hub's frame count, then a nonce */
+    uint16_t close_code;    /* nonzero: send a close frame at the next writable */
+    const char *close_why;  /* its reason; NULL: close_text(close_code) */
+    uint64_t half_since;    /* ms: a message began to arrive and is not complete; 0: none */
+    uint64_t stalled_since; /* ms: frames wait and nothing was written since; 0: none */
+    bool ping_out;          /* a receipt ping awaits its pong */
+    uint8_t ping[16];       /* what it carried: the hub's frame count, then a nonce */
 };
 
 struct pw_ws_server {
@@ -70,6 +74,8 @@ struct pw_ws_server {
     void *admit_userdata;
     pw__ws_conntab sockets; /* every accepted socket, by address */
     size_t max_sockets, max_per_address;
+    uint64_t message_timeout_ms, read_timeout_ms;
+    lws_sorted_usec_list_t sweep_sul;
     uint64_t refused;      /* sockets closed at accept for a limit, since the last log line */
     time_t refused_logged; /* when that line was written */
     struct lws_protocols protocols[PROTO_COUNT + 1];
@@ -97,6 +103,13 @@ static void peer_name(struct lws *wsi, uint64_t id, char *buf, size_t cap)
     if (!lws_get_peer_simple(wsi, addr, sizeof addr))
         strcpy(addr, "?");
     snprintf(buf, cap, "#%llu %s", (unsigned long long)id, addr);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void conn_start_close(ws_conn *c, uint16_t code)
@@ -235,6 +248,8 @@ static int conn_receive(pw_ws_server *s, ws_conn *c, const void *in, size_t len)
     const uint8_t *msg;
     size_t n;
     char name[96];
+    if (c->close_code)
+        return 0; /* closing: nothing more is buffered */
     int r = pw__ws_rxbuf_feed(c->wsi, &c->rx, in, len, s->max_message, &msg, &n);
     if (r < 0) {
         peer_name(c->wsi, c->id, name, sizeof name);
@@ -248,9 +263,13 @@ static int conn_receive(pw_ws_server *s, ws_conn *c, const void *in, size_t len)
                          strlen(text));
         return -1;
     }
-    if (r == 0)
+    if (r == 0) {
+        if (!c->half_since)
+            c->half_since = now_ms();
         return 0;
-    if (!c->close_code) {
+    }
+    c->half_since = 0;
+    {
         pw_error err;
         pw_error_clear(&err);
         pw_err e = pw_hub_peer_receive(s->hub, c->peer, msg, n, &err);
@@ -272,7 +291,7 @@ static bool wants_ping(const ws_conn *c)
 static int conn_writable(pw_ws_server *s, ws_conn *c)
 {
     if (c->close_code) {
-        const char *text = close_text(c->close_code);
+        const char *text = c->close_why ? c->close_why : close_text(c->close_code);
         lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
                          (unsigned char *)(uintptr_t)text, strlen(text));
         return -1;
@@ -300,11 +319,12 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
         size_t n = 0, frames = pw__ws_pack(&c->q, s->scratch + LWS_PRE, PW__WS_CHUNK, &n);
         if (lws_write(c->wsi, s->scratch + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
             return -1;
+        c->stalled_since = 0;
         for (size_t i = 0; i < frames; i++) {
             f = pw__ws_frameq_pop(&c->q);
-            size_t len = f->len;
+            size_t cost = pw_frame_cost(f);
             pw_frame_release(f);
-            pw_hub_peer_written(s->hub, c->peer, len);
+            pw_hub_peer_written(s->hub, c->peer, cost);
         }
         if (c->q.count || c->close_code || wants_ping(c))
             lws_callback_on_writable(c->wsi);
@@ -313,11 +333,12 @@ static int conn_writable(pw_ws_server *s, ws_conn *c)
     int r = pw__ws_write_chunk(c->wsi, f, &c->q.sent, s->scratch);
     if (r < 0)
         return -1;
+    c->stalled_since = 0;
     if (r == 1) {
         f = pw__ws_frameq_pop(&c->q);
-        size_t len = f->len;
+        size_t cost = pw_frame_cost(f);
         pw_frame_release(f);
-        pw_hub_peer_written(s->hub, c->peer, len);
+        pw_hub_peer_written(s->hub, c->peer, cost);
     }
     if (c->q.count || c->close_code || wants_ping(c))
         lws_callback_on_writable(c->wsi);
@@ -339,6 +360,57 @@ static void conn_pong(pw_ws_server *s, ws_conn *c, const uint8_t *p, size_t len)
         pw_hub_peer_received(s->hub, c->peer, mark);
     if (wants_ping(c))
         lws_callback_on_writable(c->wsi);
+}
+
+/* ---- time limits ---- */
+
+/* A message begun longer ago than message_timeout closes the connection
+ * (1008) and frees what it buffered; frames that could not be written for
+ * read_timeout drop it at once, as a peer that reads nothing cannot read a
+ * close frame either. A frame counts as begun once its header has arrived
+ * (lws reports what of its payload remains), a fragmented message until its
+ * final fragment. */
+static void conn_check_time(pw_ws_server *s, ws_conn *c, uint64_t now)
+{
+    char name[96];
+    if (c->close_code)
+        return;
+    bool half = c->rx.n > 0 || lws_remaining_packet_payload(c->wsi) > 0;
+    if (!half)
+        c->half_since = 0;
+    else if (!c->half_since)
+        c->half_since = now;
+    else if (now - c->half_since >= s->message_timeout_ms) {
+        peer_name(c->wsi, c->id, name, sizeof name);
+        pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO,
+                   "closing %s: a message not finished in %llu s", name,
+                   (unsigned long long)(s->message_timeout_ms / 1000));
+        pw__ws_rxbuf_reset(&c->rx);
+        c->close_why = "message not finished in time";
+        conn_start_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+        return;
+    }
+    if (!c->q.count)
+        c->stalled_since = 0;
+    else if (!c->stalled_since)
+        c->stalled_since = now;
+    else if (now - c->stalled_since >= s->read_timeout_ms) {
+        peer_name(c->wsi, c->id, name, sizeof name);
+        pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO,
+                   "dropping %s: read nothing for %llu s with %zu bytes waiting", name,
+                   (unsigned long long)(s->read_timeout_ms / 1000), c->q.bytes);
+        c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
+static void sweep(lws_sorted_usec_list_t *sul)
+{
+    pw_ws_server *s = lws_container_of(sul, pw_ws_server, sweep_sul);
+    uint64_t now = now_ms();
+    for (ws_conn *c = s->conns; c; c = c->next)
+        conn_check_time(s, c, now);
+    lws_sul_schedule(s->ctx, 0, &s->sweep_sul, sweep, (lws_usec_t)SWEEP_MS * LWS_US_PER_MS);
 }
 
 /* An upgrade is refused before the peer holds a slot when the access hook
@@ -669,6 +741,10 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
     s->max_sockets = o.max_connections ? o.max_connections : default_max_sockets();
     s->max_per_address = o.max_connections_per_address ? o.max_connections_per_address
                                                        : PW_WS_DEFAULT_MAX_PER_ADDRESS;
+    s->message_timeout_ms =
+        1000ull * (o.message_timeout_s ? o.message_timeout_s : PW_WS_DEFAULT_MESSAGE_TIMEOUT_S);
+    s->read_timeout_ms =
+        1000ull * (o.read_timeout_s ? o.read_timeout_s : PW_WS_DEFAULT_READ_TIMEOUT_S);
     s->log = o.log;
     s->log_userdata = o.log_userdata;
     set_protocols(s);
@@ -715,6 +791,7 @@ pw_ws_server *pw_ws_server_new(pw_hub *hub, const pw_ws_server_options *opts, pw
         free(s);
         return NULL;
     }
+    lws_sul_schedule(s->ctx, 0, &s->sweep_sul, sweep, (lws_usec_t)SWEEP_MS * LWS_US_PER_MS);
     pw__ws_log(s->log, s->log_userdata, PW_WS_LOG_INFO, "listening on %s://%s:%d/",
                o.tls_cert ? "wss" : "ws", o.host, s->port);
     return s;
@@ -758,6 +835,7 @@ void pw_ws_server_free(pw_ws_server *s)
      * callbacks during the destroy then find nothing left to do */
     while (s->conns)
         conn_closed(s, s->conns);
+    lws_sul_cancel(&s->sweep_sul);
     lws_context_destroy(s->ctx);
     pw__ws_conntab_free(&s->sockets);
     free(s->static_dir);

@@ -61,9 +61,11 @@ typedef struct pw_hub_options {
     pw_limits limits;           /* decoding of peer messages (max bytes, depth, string) */
     size_t max_patches_per_msg; /* default 10,000 */
     size_t max_keys;            /* default 1,024; a FullSync for a new key past it fails */
-    /* Bytes sent to a peer and not yet written; default 8 MiB. A change that
-     * would take a non-empty queue past it is an overflow. FullSync bursts
-     * (on join, after a drain) are sent whatever the queue holds: they are
+    /* What the frames sent to a peer and not yet written may cost
+     * (pw_frame_cost: each frame's bytes, counted whole even when shared,
+     * plus PW_FRAME_OVERHEAD for its slot and header); default 8 MiB. A
+     * change that would take a non-empty queue past it is an overflow.
+     * FullSync bursts (on join, after a drain) are sent whatever the queue holds: they are
      * bounded by the state itself. */
     size_t max_queue_bytes;
     pw_overflow overflow; /* default PW_OVERFLOW_RESYNC */
@@ -161,7 +163,8 @@ pw_err pw_hub_peer_receive(pw_hub *hub, pw_peer *peer, const uint8_t *p, size_t 
  * key names this one. */
 pw_err pw_hub_peer_receive_keyed(pw_hub *hub, pw_peer *peer, const char *key, size_t key_len,
                                  const uint8_t *p, size_t n, pw_error *err);
-/* The transport wrote (or dropped) `bytes` of the frames sent to the peer. */
+/* The transport wrote (or dropped) frames sent to the peer: `bytes` is the
+ * sum of their pw_frame_cost. */
 void pw_hub_peer_written(pw_hub *hub, pw_peer *peer, size_t bytes);
 /* The connection is gone; the peer is freed. */
 void pw_hub_peer_leave(pw_hub *hub, pw_peer *peer);
@@ -189,9 +192,9 @@ typedef struct pw_hub_metrics {
     uint64_t peers; /* joined now */
     uint64_t keys;
     pw_hub_codec_metrics json, msgpack;
-    uint64_t rejects;   /* messages refused (malformed, denied, failed to apply, limits) */
-    uint64_t resyncs;   /* FullSyncs sent to bring a peer back in line */
-    uint64_t overflows; /* queues dropped for a FullSync, or peers closed, on overflow */
+    uint64_t rejects;           /* messages refused (malformed, denied, failed to apply, limits) */
+    uint64_t resyncs;           /* FullSyncs sent to bring a peer back in line */
+    uint64_t overflows;         /* queues dropped for a FullSync, or peers closed, on overflow */
     uint64_t refused_undecoded; /* refused before decoding: no write access (or unreadable) */
     uint64_t resyncs_held;      /* FullSyncs asked for within resync_interval_ms (coalesced) */
     uint64_t state_refusals;    /* changes refused as they would pass max_state_bytes */

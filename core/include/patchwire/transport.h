@@ -64,6 +64,16 @@ pw_frame *pw_frame_retain(pw_frame *f);
 /* Drops one reference (atomically: safe from any thread); NULL is ignored. */
 void pw_frame_release(pw_frame *f);
 
+/* What a frame queued for one peer may cost, in bytes: its data and key,
+ * its header (held for that peer alone once the others have written it) and
+ * a queue slot in a ring that may double. The unit of a peer's queue
+ * budget (pw_hub_options.max_queue_bytes) and of pw_hub_peer_written. */
+#define PW_FRAME_OVERHEAD 96
+static inline size_t pw_frame_cost(const pw_frame *f)
+{
+    return f->len + f->key_len + PW_FRAME_OVERHEAD;
+}
+
 typedef struct pw_transport_ops {
     const char *name;
     /* Queues `frame` for the connection `conn`, taking one reference (on

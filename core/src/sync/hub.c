@@ -335,7 +335,8 @@ static bool deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
         return false;
     }
     size_t max = hub->opts.max_queue_bytes;
-    if (!force && peer->queued > 0 && (peer->queued >= max || frame->len > max - peer->queued)) {
+    size_t cost = pw_frame_cost(frame);
+    if (!force && peer->queued > 0 && (peer->queued >= max || cost > max - peer->queued)) {
         hub->m.overflows++;
         if (hub->opts.overflow == PW_OVERFLOW_DISCONNECT)
             peer_close(peer, "send queue overflow");
@@ -347,7 +348,7 @@ static bool deliver(pw_hub *hub, pw_peer *peer, pw_frame *frame, bool force)
         peer_close(peer, "send failed");
         return false;
     }
-    peer->queued += frame->len;
+    peer->queued += cost;
     peer->frames++;
     pw_hub_codec_metrics *cm = codec_metrics(hub, peer_codec(peer));
     if (cm) {
@@ -1272,7 +1273,8 @@ static void refuse_turn(pw_hub *hub, const char *why)
         if (!peer)
             continue;
         peer->held--;
-        peer->queued -= f->len < peer->queued ? f->len : peer->queued;
+        size_t cost = pw_frame_cost(f);
+        peer->queued -= cost < peer->queued ? cost : peer->queued;
         oom |= !add_peer_once(&resync, &nresync, peer);
     }
     size_t n = pw__durable_changes(d);

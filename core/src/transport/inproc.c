@@ -157,7 +157,7 @@ pw_frame *pw_inproc_recv(pw_inproc_conn *c)
     c->count--;
     c->bytes -= f->len;
     if (c->peer)
-        pw_hub_peer_written(c->ip->hub, c->peer, f->len);
+        pw_hub_peer_written(c->ip->hub, c->peer, pw_frame_cost(f));
     return f;
 }
 

@@ -74,6 +74,16 @@ typedef struct pw_ws_server_options {
      * lack of descriptors, which would make it spin), and 256. */
     size_t max_connections;
     size_t max_connections_per_address;
+    /* Seconds a message may take once it has started to arrive (a frame, or
+     * a fragmented message, begun and not finished); past it the connection
+     * is closed with 1008 and what was buffered is freed. Default
+     * PW_WS_DEFAULT_MESSAGE_TIMEOUT_S. */
+    unsigned message_timeout_s;
+    /* Seconds a peer with frames waiting for it may go without reading any
+     * (nothing of them can be written); past it the connection is dropped
+     * and the peer leaves the hub. Default PW_WS_DEFAULT_READ_TIMEOUT_S.
+     * Both are checked once a second. */
+    unsigned read_timeout_s;
     pw_ws_log_cb log; /* NULL: no log */
     void *log_userdata;
 } pw_ws_server_options;
@@ -82,6 +92,8 @@ void pw_ws_server_options_init(pw_ws_server_options *opts);
 
 #define PW_WS_FD_RESERVE 64 /* descriptors kept free for files, logs and the listener */
 #define PW_WS_DEFAULT_MAX_PER_ADDRESS 256
+#define PW_WS_DEFAULT_MESSAGE_TIMEOUT_S 30
+#define PW_WS_DEFAULT_READ_TIMEOUT_S 60
 
 /* Listens and serves the hub's peers (the hub must outlive the server).
  * NULL on failure, with the reason in err (address in use, unreadable TLS
