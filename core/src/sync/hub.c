@@ -17,6 +17,7 @@
 #include "patchwire/msg.h"
 
 #include "changelog.h"
+#include "internal.h"
 #include "durable.h"
 #include "peek.h"
 #include "strtab.h"
@@ -197,14 +198,8 @@ static hub_key *find_key(const pw_hub *hub, const char *name, size_t len)
 /* A new key at version 1 holding doc (taken, on failure too). */
 static hub_key *add_key(pw_hub *hub, const char *name, size_t len, pw_value doc)
 {
-    if (hub->nkeys == hub->capkeys) {
-        size_t cap = hub->capkeys ? hub->capkeys * 2 : 8;
-        hub_key **keys = realloc(hub->keys, cap * sizeof *keys);
-        if (!keys)
-            goto fail;
-        hub->keys = keys;
-        hub->capkeys = cap;
-    }
+    if (!pw__grow((void **)&hub->keys, NULL, &hub->capkeys, hub->nkeys + 1, sizeof *hub->keys))
+        goto fail;
     hub_key *k = calloc(1, sizeof *k);
     char *copy = malloc(len + 1);
     if (!k || !copy) {
@@ -644,14 +639,8 @@ void pw_hub_free(pw_hub *hub)
 static pw_peer *join(pw_hub *hub, const pw_transport_ops *ops, void *transport, void *conn,
                      const char *identity, const pw_codec *codec, bool ingress)
 {
-    if (hub->npeers == hub->cappeers) {
-        size_t cap = hub->cappeers ? hub->cappeers * 2 : 8;
-        pw_peer **peers = realloc(hub->peers, cap * sizeof *peers);
-        if (!peers)
-            return NULL;
-        hub->peers = peers;
-        hub->cappeers = cap;
-    }
+    if (!pw__grow((void **)&hub->peers, NULL, &hub->cappeers, hub->npeers + 1, sizeof *hub->peers))
+        return NULL;
     if (!identity)
         identity = "";
     size_t idlen = strlen(identity);
